@@ -1,0 +1,75 @@
+"""Settings, read from the environment (and `.env`) once and validated when they load."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+SECRET_FILE_NAME = "jwt_secret"
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    mongodb_uri: SecretStr = SecretStr("")
+    mongodb_db: str = Field(default="chat", min_length=1, max_length=63, pattern=r"^[A-Za-z0-9_-]+$")
+    data_dir: Path = Path("./data")
+    jwt_secret: SecretStr = SecretStr("")
+    access_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    log_level: LogLevel = "INFO"
+    cors_origins: str = ""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    db_timeout_seconds: float = Field(default=2.5, gt=0, le=60)
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    @property
+    def embedded(self) -> bool:
+        return not self.mongodb_uri.get_secret_value()
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret(self) -> Settings:
+        secret = self.jwt_secret.get_secret_value()
+        if secret and len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes; set it to a random value, "
+                'e.g. JWT_SECRET=$(python3 -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        if not self.embedded and not secret:
+            raise ValueError(
+                "MONGODB_URI is set but JWT_SECRET is not: set JWT_SECRET to a random value of at "
+                f"least {MIN_SECRET_BYTES} bytes so that tokens stay valid across servers and restarts"
+            )
+        return self
+
+
+def with_persistent_secret(settings: Settings) -> Settings:
+    """In embedded mode without JWT_SECRET, use a secret generated once and kept in DATA_DIR.
+
+    Tokens then survive restarts on the same data, as they would with a configured secret.
+    """
+    if settings.jwt_secret.get_secret_value():
+        return settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / SECRET_FILE_NAME
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text().strip()
+    else:
+        secret = secrets.token_urlsafe(48)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret + "\n")
+    return settings.model_copy(update={"jwt_secret": SecretStr(secret)})

@@ -1,0 +1,105 @@
+"""The MongoDB client the app owns for its lifetime, the indexes every query relies on, and
+the request dependency that hands the database to routers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from fastapi import Depends, Request
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from app.core.config import Settings
+
+log = logging.getLogger(__name__)
+
+Document = dict[str, Any]
+CLOSE_TIMEOUT_SECONDS = 5.0
+
+USERS = "users"
+SESSIONS = "chat_sessions"
+MESSAGES = "messages"
+
+INDEXES: dict[str, list[IndexModel]] = {
+    USERS: [IndexModel([("username_key", ASCENDING)], unique=True, name="username_key_unique")],
+    SESSIONS: [
+        IndexModel(
+            [("user_id", ASCENDING), ("updated_at", DESCENDING), ("_id", DESCENDING)],
+            name="user_recent_activity",
+        )
+    ],
+    MESSAGES: [IndexModel([("session_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="session_seq_unique")],
+}
+
+
+@dataclass
+class Database:
+    client: AsyncMongoClient[Document]
+    db: AsyncDatabase[Document]
+    supports_transactions: bool
+
+
+def create_client(uri: str, settings: Settings) -> AsyncMongoClient[Document]:
+    """A client whose acknowledged writes are journaled (and majority-committed on a replica
+    set) and whose every wait is bounded, so a dead database means a fast 503, not a hang."""
+    timeout_ms = int(settings.db_timeout_seconds * 1000)
+    return AsyncMongoClient(
+        uri,
+        tz_aware=True,
+        w="majority",
+        journal=True,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        timeoutMS=timeout_ms * 4,
+        appname="chat-server",
+    )
+
+
+async def open_database(uri: str, settings: Settings) -> Database:
+    client = create_client(uri, settings)
+    hello = await client.admin.command("hello")
+    supports_transactions = "setName" in hello or hello.get("msg") == "isdbgrid"
+    if not supports_transactions:
+        log.warning(
+            "the database is a standalone server without transactions: a message and its "
+            "session's counters are written separately, so counters can drift after a crash; "
+            "run MongoDB as a replica set (a single node is enough)"
+        )
+    database = Database(client, client[settings.mongodb_db], supports_transactions)
+    await ensure_indexes(database.db)
+    return database
+
+
+async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
+    """Create every index a request relies on; idempotent, run at every start."""
+    for collection, models in INDEXES.items():
+        await db[collection].create_indexes(models)
+
+
+async def close_client(client: AsyncMongoClient[Document]) -> None:
+    """Close with a time limit: `close()` can hang when the database is already gone."""
+    try:
+        await asyncio.wait_for(client.close(), CLOSE_TIMEOUT_SECONDS)
+    except TimeoutError:
+        log.warning("closing the database client timed out")
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with any password removed, for logs."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+DatabaseDep = Annotated[Database, Depends(_database)]

@@ -1,0 +1,129 @@
+"""The embedded database: SecantusDB as a child process on loopback, data under DATA_DIR.
+
+It runs as a separate process (never imported: it is GPL-2.0, and its work stays off our event
+loop). Start-up learns the port it chose from its log, waits for a ping and records the URI in
+DATA_DIR/mongodb.uri for admin tools. The child blocks SIGINT (a terminal's Ctrl-C reaches the
+whole process group, and the app must close its client before the database goes away) and gets
+SIGTERM if its parent dies, so it never stays behind holding the data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pymongo import AsyncMongoClient
+
+log = logging.getLogger(__name__)
+
+URI_FILE_NAME = "mongodb.uri"
+LOG_FILE_NAME = "secantus.log"
+_LISTENING = re.compile(r"listening on ([\d.]+):(\d+)")
+_PR_SET_PDEATHSIG = 1
+
+
+class EmbeddedDatabaseError(RuntimeError):
+    pass
+
+
+def _prepare_child() -> None:  # runs in the child between fork and exec
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class EmbeddedDatabase:
+    def __init__(self, data_dir: Path, start_timeout: float = 30.0, stop_timeout: float = 15.0) -> None:
+        self.data_dir = data_dir.resolve()
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.uri = ""
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @property
+    def uri_file(self) -> Path:
+        return self.data_dir / URI_FILE_NAME
+
+    async def start(self) -> str:
+        storage = self.data_dir / "db"
+        storage.mkdir(parents=True, exist_ok=True)
+        log_path = self.data_dir / LOG_FILE_NAME
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        command = [
+            sys.executable, "-m", "secantus",
+            "--host", "127.0.0.1", "--port", "0", "--storage-path", str(storage),
+        ]  # fmt: skip
+        with log_path.open("ab") as log_file:
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_prepare_child,  # noqa: PLW1509 - needed for the signal mask and PDEATHSIG
+            )
+        port = await self._wait_for_port(log_path, offset)
+        self.uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        await self._wait_for_ping()
+        self.uri_file.write_text(self.uri + "\n")
+        log.info("embedded database started", extra={"pid": self._process.pid, "port": port})
+        return self.uri
+
+    async def _wait_for_port(self, log_path: Path, offset: int) -> int:
+        assert self._process is not None
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            with log_path.open("rb") as handle:
+                handle.seek(offset)
+                match = _LISTENING.search(handle.read().decode(errors="replace"))
+            if match:
+                return int(match.group(2))
+            if self._process.poll() is not None:
+                raise EmbeddedDatabaseError(
+                    f"the embedded database exited with code {self._process.returncode}; "
+                    f"see {log_path}:\n{_tail(log_path, offset)}"
+                )
+            await asyncio.sleep(0.05)
+        await self.stop()
+        raise EmbeddedDatabaseError(f"the embedded database did not start within {self.start_timeout} s")
+
+    async def _wait_for_ping(self) -> None:
+        client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+            self.uri, serverSelectionTimeoutMS=int(self.start_timeout * 1000)
+        )
+        try:
+            await client.admin.command("ping")
+        finally:
+            await client.close()
+
+    async def stop(self) -> None:
+        process, self._process = self._process, None
+        with contextlib.suppress(FileNotFoundError):
+            self.uri_file.unlink()
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.to_thread(process.wait, self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            log.error("embedded database did not stop in time; killing it", extra={"pid": process.pid})
+            process.kill()
+            await asyncio.to_thread(process.wait)
+        log.info("embedded database stopped", extra={"exit_code": process.returncode})
+
+
+def _tail(path: Path, offset: int, lines: int = 20) -> str:
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        return "\n".join(handle.read().decode(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,96 @@
+"""create_app(settings): the lifespan (database up, then app; app down, then database), the
+middleware, the routers, then the chat UI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
+
+from app import health
+from app.auth.router import router as auth_router
+from app.chat.router import router as chat_router
+from app.core.config import Settings, with_persistent_secret
+from app.core.cursors import CursorCodec
+from app.core.db import close_client, open_database, redact_uri
+from app.core.embedded import EmbeddedDatabase
+from app.core.errors import install_error_handlers
+from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.ui import mount_chat_ui
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    embedded = EmbeddedDatabase(settings.data_dir) if settings.embedded else None
+    try:
+        uri = await embedded.start() if embedded else settings.mongodb_uri.get_secret_value()
+        log.info(
+            "database in use",
+            extra={
+                "mode": "embedded" if embedded else "external",
+                "uri": redact_uri(uri),
+                "database": settings.mongodb_db,
+            },
+        )
+        app.state.database = await open_database(uri, settings)
+        try:
+            yield
+        finally:
+            await close_client(app.state.database.client)
+    finally:
+        if embedded:
+            await embedded.stop()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    if settings.embedded:
+        settings = with_persistent_secret(settings)
+    app = FastAPI(
+        title="Chat server",
+        summary="Chat sessions and messages for people and programs, on MongoDB.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.cursor_codec = CursorCodec(settings.jwt_secret.get_secret_value())
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(auth_router)
+    app.include_router(chat_router)
+    _mount_chat_ui(app)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        read_timeout=settings.body_read_timeout_seconds,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def _mount_chat_ui(app: FastAPI) -> None:
+    ui_dir = STATIC_DIR / "chat-ui"
+    if not (ui_dir / "index.html").is_file():
+        return
+    mount_chat_ui(app, ui_dir)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/chat-ui/")

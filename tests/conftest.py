@@ -1,0 +1,65 @@
+"""One embedded database for the whole run (or MONGODB_URI when set); a fresh database name per
+test, dropped after; the app run inside its lifespan, spoken to over ASGI."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from app.core.config import Settings
+from app.core.db import Document
+from app.core.embedded import EmbeddedDatabase
+from app.main import create_app
+
+TEST_JWT_SECRET = "test-only-secret-" + "0123456789abcdef" * 3
+
+
+@pytest_asyncio.fixture(scope="session")
+async def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    external = os.environ.get("MONGODB_URI")
+    if external:
+        yield external
+        return
+    database = EmbeddedDatabase(tmp_path_factory.mktemp("embedded-db"))
+    yield await database.start()
+    await database.stop()
+
+
+@pytest.fixture
+def settings(mongodb_uri: str, tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        mongodb_uri=mongodb_uri,
+        mongodb_db=f"test_{uuid.uuid4().hex[:16]}",
+        jwt_secret=TEST_JWT_SECRET,
+        data_dir=tmp_path / "data",
+        max_body_bytes=64 * 1024,
+    )
+
+
+@pytest_asyncio.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+        await application.state.database.client.drop_database(settings.mongodb_db)
+
+
+@pytest_asyncio.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+def db(app: FastAPI) -> AsyncDatabase[Document]:
+    database: AsyncDatabase[Document] = app.state.database.db
+    return database

@@ -1,0 +1,77 @@
+"""Users, sessions and messages made through the public API, as a client would."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from httpx import AsyncClient
+
+DEFAULT_PASSWORD = "correct-horse-battery"
+_counter = itertools.count()
+
+
+@dataclass
+class TestUser:
+    __test__ = False  # not a pytest test class
+
+    id: str
+    username: str
+    password: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def unique_username(prefix: str = "user") -> str:
+    return f"{prefix}{next(_counter)}_{uuid.uuid4().hex[:6]}"
+
+
+async def login(client: AsyncClient, username: str, password: str) -> str:
+    response = await client.post("/auths/login", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+async def make_user(client: AsyncClient, username: str | None = None, password: str = DEFAULT_PASSWORD) -> TestUser:
+    username = username or unique_username()
+    response = await client.post("/auths/register", json={"username": username, "password": password})
+    assert response.status_code == 201, response.text
+    return TestUser(response.json()["_id"], username, password, await login(client, username, password))
+
+
+async def make_session(client: AsyncClient, user: TestUser, title: str = "A chat") -> dict[str, Any]:
+    response = await client.post("/chat/sessions", json={"title": title}, headers=user.headers)
+    assert response.status_code == 201, response.text
+    session: dict[str, Any] = response.json()
+    return session
+
+
+async def post_message(
+    client: AsyncClient, user: TestUser, session_id: str, content: str = "hello", role: str = "user"
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/chat/sessions/{session_id}/messages", json={"content": content, "role": role}, headers=user.headers
+    )
+    assert response.status_code == 201, response.text
+    message: dict[str, Any] = response.json()
+    return message
+
+
+async def all_pages(client: AsyncClient, user: TestUser, path: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Every item of a paged list, following next_cursor to the end, in the order served."""
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": limit}
+    while True:
+        response = await client.get(path, params=params, headers=user.headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items.extend(page["items"])
+        if page["next_cursor"] is None:
+            return items
+        params["cursor"] = page["next_cursor"]
