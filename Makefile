@@ -47,5 +47,14 @@ pytest: $(DEV_STAMP) browser-deps
 
 test: lint typecheck pytest
 
+# Throughput, latency, commands per request, collection scans and growth; writes bench/results.json.
+# BENCH_QUICK=1 for a ~2 minute run; MONGODB_URI to measure an external server.
+bench: $(DEV_STAMP)
+	$(BIN)/python -m bench
+
+# The schema fuzzer with many more examples per operation than `make test` runs.
+fuzz: $(DEV_STAMP)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(BIN)/pytest tests/test_fuzz.py -p no:cacheprovider
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

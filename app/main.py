@@ -13,6 +13,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 
 from app import health
+from app.admin.router import router as admin_router
+from app.auth.api_keys import ApiKeyCache
+from app.auth.api_keys_router import router as api_keys_router
+from app.auth.revocation import watch_revocations
 from app.auth.router import router as auth_router
 from app.chat.router import router as chat_router
 from app.core.config import Settings, with_persistent_secret
@@ -43,7 +47,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         app.state.database = await open_database(uri, settings)
         try:
-            yield
+            async with watch_revocations(app.state.database, settings.revocation_poll_seconds) as revocations:
+                app.state.revocations = revocations
+                yield
         finally:
             await close_client(app.state.database.client)
     finally:
@@ -63,10 +69,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.cursor_codec = CursorCodec(settings.jwt_secret.get_secret_value())
+    app.state.api_keys = ApiKeyCache(settings.api_key_cache_seconds)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth_router)
+    app.include_router(api_keys_router)
     app.include_router(chat_router)
+    app.include_router(admin_router)
     _mount_chat_ui(app)
     if settings.cors_origin_list:
         app.add_middleware(
@@ -86,10 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _mount_chat_ui(app: FastAPI) -> None:
-    ui_dir = STATIC_DIR / "chat-ui"
-    if not (ui_dir / "index.html").is_file():
-        return
-    mount_chat_ui(app, ui_dir)
+    mount_chat_ui(app, STATIC_DIR / "chat-ui")
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,8 @@ def settings(mongodb_uri: str, tmp_path: Path) -> Settings:
         jwt_secret=TEST_JWT_SECRET,
         data_dir=tmp_path / "data",
         max_body_bytes=64 * 1024,
+        register_max_per_ip=10_000,  # tests register many users from one address
+        revocation_poll_seconds=0.2,
     )
 
 
@@ -63,3 +66,21 @@ async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
 def db(app: FastAPI) -> AsyncDatabase[Document]:
     database: AsyncDatabase[Document] = app.state.database.db
     return database
+
+
+StartApp = Callable[..., Awaitable[AsyncClient]]
+
+
+@pytest_asyncio.fixture
+async def start_app(app: FastAPI, settings: Settings) -> AsyncIterator[StartApp]:
+    """Start another app instance on the test's database, with settings overridden, e.g.
+    `await start_app(login_max_failures=3)`: a second server, or one with small limits."""
+    async with AsyncExitStack() as stack:
+
+        async def start(**overrides: object) -> AsyncClient:
+            application = create_app(settings.model_copy(update=overrides))
+            await stack.enter_async_context(application.router.lifespan_context(application))
+            transport = ASGITransport(app=application)
+            return await stack.enter_async_context(AsyncClient(transport=transport, base_url="http://testserver"))
+
+        yield start

@@ -7,7 +7,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from bson import ObjectId
 from httpx import AsyncClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from app.core.db import USERS, Document
 
 DEFAULT_PASSWORD = "correct-horse-battery"
 _counter = itertools.count()
@@ -31,11 +35,21 @@ def unique_username(prefix: str = "user") -> str:
     return f"{prefix}{next(_counter)}_{uuid.uuid4().hex[:6]}"
 
 
-async def login(client: AsyncClient, username: str, password: str) -> str:
+async def login_tokens(client: AsyncClient, username: str, password: str) -> dict[str, Any]:
+    """The whole login answer: access_token, refresh_token, expires_in, refresh_expires_in."""
     response = await client.post("/auths/login", data={"username": username, "password": password})
     assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+async def login(client: AsyncClient, username: str, password: str) -> str:
+    token: str = (await login_tokens(client, username, password))["access_token"]
     return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def make_user(client: AsyncClient, username: str | None = None, password: str = DEFAULT_PASSWORD) -> TestUser:
@@ -43,6 +57,14 @@ async def make_user(client: AsyncClient, username: str | None = None, password: 
     response = await client.post("/auths/register", json={"username": username, "password": password})
     assert response.status_code == 201, response.text
     return TestUser(response.json()["_id"], username, password, await login(client, username, password))
+
+
+async def make_admin(client: AsyncClient, db: AsyncDatabase[Document], username: str | None = None) -> TestUser:
+    """A user promoted to admin directly in the database (as `chat-admin create-user --admin`
+    would make one); admin rights are read from the database on each admin request."""
+    user = await make_user(client, username or unique_username("admin"))
+    await db[USERS].update_one({"_id": ObjectId(user.id)}, {"$set": {"role": "admin"}})
+    return user
 
 
 async def make_session(client: AsyncClient, user: TestUser, title: str = "A chat") -> dict[str, Any]:

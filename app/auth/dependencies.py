@@ -1,42 +1,80 @@
-"""`CurrentUser`: the authenticated caller, from a bearer access token.
+"""`CurrentUser`: the authenticated caller, from a bearer access token or an API key.
 
-Authentication checks the token's signature and claims only (no database round trip), so a
-request's database commands are the ones its work needs.
+An access token is checked by its signature and claims and against the in-memory revocation
+cache (app.auth.revocation): no database round trip, so a request's database commands are the
+ones its work needs. An API key is looked up by its hash, cached for a few seconds.
+
+Scopes: an API key with only `read` may call GET (and HEAD/OPTIONS) endpoints; anything else
+answers 403. `SessionUser` is for account management (API keys, password, logout) and
+administration, which an API key may never do, whatever its scopes: 403.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
-from bson import ObjectId
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
+from app.auth.api_keys import ApiKeyCache
+from app.auth.principal import WRITE, AuthenticatedUser
+from app.auth.revocation import RevocationCache
 from app.core.config import Settings
-from app.core.errors import Unauthorized
-from app.core.security import InvalidToken, decode_access_token
+from app.core.errors import Forbidden, Unauthorized
+from app.core.security import InvalidToken, decode_access_token, is_api_key
 from app.core.types import parse_object_id
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auths/login", auto_error=False)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+INVALID_TOKEN = "Invalid or expired token"
 
 
-@dataclass(frozen=True)
-class AuthenticatedUser:
-    id: ObjectId
-    token_id: str
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
-def current_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> AuthenticatedUser:
+def _revocations(request: Request) -> RevocationCache:
+    cache: RevocationCache = request.app.state.revocations
+    return cache
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+Revocations = Annotated[RevocationCache, Depends(_revocations)]
+
+
+async def current_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> AuthenticatedUser:
     if not token:
         raise Unauthorized("Not authenticated")
-    settings: Settings = request.app.state.settings
+    revocations: RevocationCache = request.app.state.revocations
+    if is_api_key(token):
+        api_keys: ApiKeyCache = request.app.state.api_keys
+        user = await api_keys.authenticate(request.app.state.database, revocations, token)
+    else:
+        user = _from_access_token(request.app.state.settings, revocations, token)
+    if request.method not in READ_METHODS and WRITE not in user.scopes:
+        raise Forbidden("This API key is read-only")
+    return user
+
+
+def _from_access_token(settings: Settings, revocations: RevocationCache, token: str) -> AuthenticatedUser:
     try:
         claims = decode_access_token(token, settings.jwt_secret.get_secret_value())
         user_id = parse_object_id(claims.subject)
     except (InvalidToken, ValueError) as exc:
-        raise Unauthorized("Invalid or expired token") from exc
-    return AuthenticatedUser(user_id, claims.token_id)
+        raise Unauthorized(INVALID_TOKEN) from exc
+    if revocations.token_revoked(claims.subject, claims.token_id, claims.family_id, claims.issued_at):
+        raise Unauthorized(INVALID_TOKEN)
+    return AuthenticatedUser(user_id, claims.token_id, family_id=claims.family_id, expires_at=claims.expires_at)
 
 
 CurrentUser = Annotated[AuthenticatedUser, Depends(current_user)]
+
+
+def session_user(user: CurrentUser) -> AuthenticatedUser:
+    if user.via_api_key:
+        raise Forbidden("API keys cannot manage accounts or administer; log in with a password")
+    return user
+
+
+SessionUser = Annotated[AuthenticatedUser, Depends(session_user)]

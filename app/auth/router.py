@@ -2,27 +2,75 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.auth import service
-from app.auth.dependencies import CurrentUser
-from app.auth.schemas import RegisterRequest, TokenOut, UserOut
+from app.auth import login_sessions, service
+from app.auth.dependencies import CurrentUser, Revocations, SessionUser, SettingsDep
+from app.auth.schemas import PasswordChange, RefreshRequest, RegisterRequest, TokenOut, UserOut
 from app.core.db import DatabaseDep
+from app.core.responses import error_responses
 
-router = APIRouter(prefix="/auths", tags=["auth"])
-
-
-@router.post("/register", status_code=status.HTTP_201_CREATED)
-async def register(body: RegisterRequest, database: DatabaseDep) -> UserOut:
-    return await service.register(database, body.username, body.password)
+router = APIRouter(prefix="/auths", tags=["auth"], responses=error_responses(400, 401, 403, 408, 413, 503))
+UNKNOWN_ADDRESS = "unknown"
 
 
-@router.post("/login")
+def client_address(request: Request) -> str:
+    """The peer's address. Behind a reverse proxy run uvicorn with --proxy-headers and
+    --forwarded-allow-ips so that this is the client's, not the proxy's."""
+    return request.client.host if request.client else UNKNOWN_ADDRESS
+
+
+Address = Annotated[str, Depends(client_address)]
+THROTTLED = error_responses(429)
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    responses={**THROTTLED, **error_responses(409)},
+)
+async def register(body: RegisterRequest, database: DatabaseDep, settings: SettingsDep, address: Address) -> UserOut:
+    return await service.register(database, settings, body.username, body.password, address)
+
+
+@router.post("/login", responses=THROTTLED)
 async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, database: DatabaseDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    database: DatabaseDep,
+    settings: SettingsDep,
+    address: Address,
 ) -> TokenOut:
-    return await service.login(database, request.app.state.settings, form.username, form.password)
+    """An access token (short-lived) and a refresh token (single use) for a username and password."""
+    return await service.login(database, settings, form.username, form.password, address)
+
+
+@router.post("/refresh")
+async def refresh(body: RefreshRequest, database: DatabaseDep, settings: SettingsDep, cache: Revocations) -> TokenOut:
+    """A new token pair; the refresh token presented stops working. Presenting a used one
+    again logs that session out everywhere."""
+    return await login_sessions.rotate(database, settings, cache, body.refresh_token)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(user: SessionUser, database: DatabaseDep, settings: SettingsDep, cache: Revocations) -> Response:
+    """End this login session: its refresh token and the access token in use stop working."""
+    await service.logout(database, settings, cache, user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/password", status_code=status.HTTP_204_NO_CONTENT, responses=THROTTLED)
+async def change_password(
+    body: PasswordChange,
+    user: SessionUser,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    cache: Revocations,
+    address: Address,
+) -> Response:
+    """Change your password; your other sessions are logged out, this one stays."""
+    await service.change_password(database, settings, cache, user, body.current_password, body.new_password, address)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me")

@@ -48,18 +48,28 @@ class ActivityPosition:
     window: timedelta
 
 
-def activity_windows(before: datetime, start_width: timedelta) -> list[tuple[datetime | None, datetime]]:
-    """[since, before) ranges walking back from `before`, each WINDOW_GROWTH times wider than
-    the last; the final one is open-ended."""
-    windows: list[tuple[datetime | None, datetime]] = []
+@dataclass(frozen=True)
+class ActivityWindow:
+    """Sessions last active in [since, until); None leaves that side open."""
+
+    since: datetime | None
+    until: datetime | None
+    width: timedelta
+
+
+def activity_windows(until: datetime | None, now: datetime, start_width: timedelta) -> list[ActivityWindow]:
+    """Windows walking back from `until` (or from the open future, on a first page: another
+    server's clock may run ahead), each WINDOW_GROWTH times wider than the last; the final one
+    is open towards the past."""
+    windows: list[ActivityWindow] = []
     width = max(start_width, timedelta(milliseconds=1))
-    upper = before
+    upper = until
     for _ in range(MAX_WINDOWS):
         try:
-            lower = upper - width
+            lower = (upper or now) - width
         except OverflowError:
             break
-        windows.append((lower, upper))
+        windows.append(ActivityWindow(lower, upper, width))
         upper, width = lower, width * WINDOW_GROWTH
-    windows.append((None, upper))
+    windows.append(ActivityWindow(None, upper, width))
     return windows

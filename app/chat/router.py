@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
 from app.auth.dependencies import CurrentUser
-from app.chat import service
+from app.chat import service, session_list
 from app.chat.dependencies import Cursors, OwnedSession
 from app.chat.schemas import (
     DEFAULT_PAGE_SIZE,
@@ -18,11 +18,10 @@ from app.chat.schemas import (
     SessionUpdate,
 )
 from app.core.db import DatabaseDep
+from app.core.responses import error_responses
 
-router = APIRouter(prefix="/chat/sessions", tags=["chat"])
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    status.HTTP_404_NOT_FOUND: {"description": "Missing, malformed or another user's session"}
-}
+router = APIRouter(prefix="/chat/sessions", tags=["chat"], responses=error_responses(400, 401, 403, 408, 413, 503))
+NOT_FOUND = error_responses(404)
 Limit = Annotated[PageSize, Query(description="Items per page")]
 CursorParam = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
 
@@ -41,7 +40,7 @@ async def list_sessions(
     cursor: CursorParam = None,
 ) -> Page[SessionOut]:
     """Your sessions, most recently active first."""
-    return await service.list_sessions(database, cursors, user.id, limit, cursor)
+    return await session_list.list_sessions(database, cursors, user.id, limit, cursor)
 
 
 @router.get("/{session_id}", responses=NOT_FOUND)

@@ -24,7 +24,18 @@ class Settings(BaseSettings):
     mongodb_db: str = Field(default="chat", min_length=1, max_length=63, pattern=r"^[A-Za-z0-9_-]+$")
     data_dir: Path = Path("./data")
     jwt_secret: SecretStr = SecretStr("")
-    access_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    allow_registration: bool = True
+    login_max_failures: int = Field(default=10, ge=1)
+    login_max_failures_per_ip: int = Field(default=100, ge=1)
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    login_lockout_seconds: int = Field(default=15 * 60, ge=1)
+    login_lockout_max_seconds: int = Field(default=24 * 60 * 60, ge=1)
+    register_max_per_ip: int = Field(default=20, ge=1)
+    register_window_seconds: int = Field(default=60 * 60, ge=1)
+    revocation_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     log_level: LogLevel = "INFO"
     cors_origins: str = ""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

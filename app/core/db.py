@@ -5,34 +5,65 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
+import pymongo
 from fastapi import Depends, Request
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.core.config import Settings
+from app.core.locks import KeyedLocks
 
 log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
 CLOSE_TIMEOUT_SECONDS = 5.0
+END_SESSIONS_TIMEOUT_SECONDS = 0.5
 
 USERS = "users"
 SESSIONS = "chat_sessions"
 MESSAGES = "messages"
+REFRESH_TOKENS = "refresh_tokens"
+REVOCATIONS = "revocations"
+API_KEYS = "api_keys"
+THROTTLES = "throttles"
+
+
+def _expires(field: str = "expires_at") -> IndexModel:
+    """A TTL index: the server deletes a document once its `field` time has passed."""
+    return IndexModel([(field, ASCENDING)], expireAfterSeconds=0, name=f"{field}_ttl")
+
 
 INDEXES: dict[str, list[IndexModel]] = {
-    USERS: [IndexModel([("username_key", ASCENDING)], unique=True, name="username_key_unique")],
+    USERS: [
+        IndexModel([("username_key", ASCENDING)], unique=True, name="username_key_unique"),
+        IndexModel([("created_at", ASCENDING)], name="created_at"),
+        IndexModel([("last_login_at", ASCENDING)], name="last_login_at"),
+    ],
     SESSIONS: [
         IndexModel(
             [("user_id", ASCENDING), ("updated_at", DESCENDING), ("_id", DESCENDING)],
             name="user_recent_activity",
-        )
+        ),
+        IndexModel([("updated_at", ASCENDING)], name="updated_at"),
     ],
     MESSAGES: [IndexModel([("session_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="session_seq_unique")],
+    REFRESH_TOKENS: [
+        IndexModel([("token_hash", ASCENDING)], unique=True, name="token_hash_unique"),
+        IndexModel([("family_id", ASCENDING)], name="family_id"),
+        IndexModel([("user_id", ASCENDING), ("family_id", ASCENDING)], name="user_family"),
+        _expires(),
+    ],
+    REVOCATIONS: [IndexModel([("created_at", ASCENDING)], name="created_at"), _expires()],
+    API_KEYS: [
+        IndexModel([("key_hash", ASCENDING)], unique=True, name="key_hash_unique"),
+        IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"),
+        _expires(),
+    ],
+    THROTTLES: [IndexModel([("key", ASCENDING)], unique=True, name="key_unique"), _expires()],
 }
 
 
@@ -41,11 +72,18 @@ class Database:
     client: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
     supports_transactions: bool
+    transaction_locks: KeyedLocks = field(default_factory=KeyedLocks)
 
 
 def create_client(uri: str, settings: Settings) -> AsyncMongoClient[Document]:
     """A client whose acknowledged writes are journaled (and majority-committed on a replica
-    set) and whose every wait is bounded, so a dead database means a fast 503, not a hang."""
+    set) and whose every wait is bounded, so a dead database means a fast 503, not a hang.
+
+    timeoutMS bounds each operation as a whole: server selection, waiting for a pooled
+    connection, retries and the reply. With it set the driver ignores serverSelectionTimeoutMS
+    and retries reads until timeoutMS runs out, so it is DB_TIMEOUT_SECONDS itself (a larger
+    value made every request wait that long when the database is down).
+    """
     timeout_ms = int(settings.db_timeout_seconds * 1000)
     return AsyncMongoClient(
         uri,
@@ -54,7 +92,7 @@ def create_client(uri: str, settings: Settings) -> AsyncMongoClient[Document]:
         journal=True,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
-        timeoutMS=timeout_ms * 4,
+        timeoutMS=timeout_ms,
         appname="chat-server",
     )
 
@@ -81,9 +119,13 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
 
 
 async def close_client(client: AsyncMongoClient[Document]) -> None:
-    """Close with a time limit: `close()` can hang when the database is already gone."""
+    """Close with time limits: `close()` can hang when the database is already gone, and its
+    best-effort endSessions would otherwise wait the full timeoutMS for a dead database (the
+    server expires the sessions itself), which with requests draining first made a shutdown
+    with the database down take over 5 s."""
     try:
-        await asyncio.wait_for(client.close(), CLOSE_TIMEOUT_SECONDS)
+        with pymongo.timeout(END_SESSIONS_TIMEOUT_SECONDS):
+            await asyncio.wait_for(client.close(), CLOSE_TIMEOUT_SECONDS)
     except TimeoutError:
         log.warning("closing the database client timed out")
 

@@ -6,6 +6,7 @@
     ├── Forbidden            403
     ├── NotFound             404  missing, malformed or someone else's id: indistinguishable
     ├── Conflict             409  a unique name already taken
+    ├── TooManyRequests      429  login or registration throttled; carries Retry-After
     └── DatabaseUnavailable  503  the database did not answer in time
 
 413 (body over MAX_BODY_BYTES) and 408 (body too slow) come from BodyLimitMiddleware.
@@ -60,6 +61,16 @@ class Conflict(AppError):
     detail = "Conflict"
 
 
+class TooManyRequests(AppError):
+    status_code = 429
+    detail = "Too many requests, try again later"
+
+    def __init__(self, retry_after_seconds: int, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, retry_after_seconds)
+        self.headers = {"Retry-After": str(self.retry_after)}
+
+
 class DatabaseUnavailable(AppError):
     status_code = 503
     detail = "Database unavailable, try again shortly"
@@ -85,6 +96,13 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "Internal server error")
 
 
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """Last resort for a bug: logged with its traceback (and the request id), answered as JSON."""
+    log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    return error_response(500, "Internal server error")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(PyMongoError, _database_error)
+    app.add_exception_handler(Exception, _unexpected_error)

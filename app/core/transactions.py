@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import TypeVar
 
+import pymongo
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.core.db import Database
@@ -13,13 +14,24 @@ T = TypeVar("T")
 TransactionBody = Callable[[AsyncClientSession | None], Awaitable[T]]
 
 
-async def run_in_transaction(database: Database, body: TransactionBody[T]) -> T:
+async def run_in_transaction(database: Database, body: TransactionBody[T], serialize_on: Hashable) -> T:
     """Run `body` in a transaction, retried by the driver on transient errors (WriteConflict
     between concurrent writers, a primary step-down) and on unknown commit results.
 
+    Transactions with the same `serialize_on` key (the document they all update) run one at
+    a time within this process: they would otherwise conflict on that document and retry each
+    other, which makes a burst of N writers cost O(N^2) attempts and starves some of them.
+    Conflicts with other server processes are still retried by the driver.
+
     On a standalone server without transactions `body` runs once, with no session.
+
+    The driver retries for up to 120 s unless a `pymongo.timeout` block bounds it (the client's
+    timeoutMS bounds each command, not with_transaction), so the client's per-operation
+    timeout bounds the whole transaction: a dead database is a 503, not a two-minute wait.
     """
-    if not database.supports_transactions:
-        return await body(None)
-    async with database.client.start_session() as session:
-        return await session.with_transaction(body)
+    async with database.transaction_locks.hold(serialize_on):
+        if not database.supports_transactions:
+            return await body(None)
+        async with database.client.start_session() as session:
+            with pymongo.timeout(database.client.options.timeout):
+                return await session.with_transaction(body)

@@ -1,0 +1,1 @@
+"""`make bench`: throughput and latency of the API against its own database (see __main__)."""

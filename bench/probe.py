@@ -1,0 +1,106 @@
+"""In-process probes: the database commands one request issues (PyMongo command monitoring),
+and explain() of every query the API sends, to catch collection scans."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from httpx import ASGITransport, AsyncClient
+from pymongo import monitoring
+from pymongo.asynchronous.database import AsyncDatabase
+
+from app.core.config import Settings
+from app.main import create_app
+
+IGNORED = {"hello", "isMaster", "ismaster", "endSessions", "ping", "createIndexes"}
+PASSWORD = "bench-password-123"
+
+
+@dataclass
+class Recorder(monitoring.CommandListener):
+    commands: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    recording: bool = False
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.recording and event.command_name not in IGNORED:
+            self.commands.append((event.command_name, dict(event.command)))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def probe(uri: str, data_dir: Path) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """({endpoint: {"count", "commands"}}, [collection scans])."""
+    recorder = Recorder()
+    monitoring.register(recorder)  # applies to clients created from now on: the app's below
+    settings = Settings(
+        _env_file=None, mongodb_uri=uri, mongodb_db="bench_probe", jwt_secret="b" * 48, data_dir=data_dir
+    )  # type: ignore[call-arg]
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        await http.post("/auths/register", json={"username": "probe", "password": PASSWORD})
+        token = (await http.post("/auths/login", data={"username": "probe", "password": PASSWORD})).json()[
+            "access_token"
+        ]
+        headers = {"Authorization": f"Bearer {token}"}
+        session_id = (await http.post("/chat/sessions", json={"title": "probe"}, headers=headers)).json()["_id"]
+        for _ in range(3):
+            await http.post(f"/chat/sessions/{session_id}/messages", json={"content": "warm"}, headers=headers)
+        requests = {
+            "send_message": ("POST", f"/chat/sessions/{session_id}/messages", {"content": "probe"}),
+            "list_messages": ("GET", f"/chat/sessions/{session_id}/messages", None),
+            "list_sessions": ("GET", "/chat/sessions", None),
+            "me": ("GET", "/auths/me", None),
+            "healthz": ("GET", "/healthz", None),
+            # Not in the endpoint table, but their queries are explained too:
+            "create_session": ("POST", "/chat/sessions", {"title": "another"}),
+            "get_session": ("GET", f"/chat/sessions/{session_id}", None),
+            "rename_session": ("PATCH", f"/chat/sessions/{session_id}", {"title": "renamed"}),
+            "list_messages_page_2": ("GET", f"/chat/sessions/{session_id}/messages?limit=2", None),
+            "delete_session": ("DELETE", f"/chat/sessions/{session_id}", None),
+        }
+        counts: dict[str, dict[str, Any]] = {}
+        queries: list[tuple[str, dict[str, Any]]] = []
+        for name, (method, path, body) in requests.items():
+            recorder.commands.clear()
+            recorder.recording = True
+            response = await http.request(method, path, json=body, headers=headers)
+            recorder.recording = False
+            assert response.status_code < 400, (name, response.text)
+            names = [command for command, _ in recorder.commands]
+            counts[name] = {"count": len(names), "commands": names}
+            queries += recorder.commands
+        scans = await collection_scans(app.state.database.db, queries)
+        await app.state.database.client.drop_database("bench_probe")
+    monitoring._LISTENERS.command_listeners.remove(recorder)  # noqa: SLF001 - no public unregister
+    return counts, scans
+
+
+async def collection_scans(
+    db: AsyncDatabase[dict[str, Any]], commands: list[tuple[str, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    scans = []
+    for name, command in commands:
+        if name == "find":
+            collection, queries = command["find"], [command.get("filter", {})]
+        elif name == "findAndModify":
+            collection, queries = command["findAndModify"], [command.get("query", {})]
+        elif name in ("update", "delete"):
+            key = "updates" if name == "update" else "deletes"
+            collection, queries = command[name], [statement["q"] for statement in command.get(key, [])]
+        else:
+            continue
+        for query in queries:
+            plan = await db.command("explain", {"find": collection, "filter": query}, verbosity="queryPlanner")
+            if "COLLSCAN" in json.dumps(plan, default=str):
+                scans.append({"collection": collection, "command": name, "filter": json.dumps(query, default=str)})
+    return scans

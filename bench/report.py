@@ -1,0 +1,35 @@
+"""The printed table and bench/results.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def progress(message: str) -> None:
+    print(f"bench: {message}", flush=True)
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [f"{'endpoint':<14}{'conc':>5}{'rps':>9}{'p50 ms':>9}{'p99 ms':>9}{'api/raw':>9}  db commands"]
+    for name, entry in results["endpoints"].items():
+        for concurrency, cell in entry["concurrency"].items():
+            ratio = results["api_raw_ratio"].get(name, {}).get(concurrency, "")
+            commands = f"{entry['db_commands']['count']} {','.join(entry['db_commands']['commands'])}"
+            figures = f"{cell['rps']:>9}{cell['p50_ms']!s:>9}{cell['p99_ms']!s:>9}{ratio!s:>9}"
+            lines.append(f"{name:<14}{concurrency:>5}{figures}  {commands}")
+    lines.append("growth (p50 ms at concurrency 1):")
+    for name, sizes in results["growth"].items():
+        if isinstance(sizes, dict):
+            lines.append(f"  {name:<14}" + "  ".join(f"{size}: {p50}" for size, p50 in sizes.items()))
+    lines.append(f"collection scans: {results['collscans'] or 'none'}")
+    lines.append(f"machine: {json.dumps(results['machine'])}")
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any]) -> None:
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    progress(f"wrote {RESULTS}")

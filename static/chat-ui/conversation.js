@@ -1,0 +1,200 @@
+// One open chat: its messages (older pages load when scrolled to the top, keeping the reading
+// position) and the composer (Enter sends, Shift+Enter is a new line, drafts kept per chat).
+
+import { ApiError, api } from "./api.js";
+import { loadDraft, saveDraft } from "./drafts.js";
+import { el, linkify, timeElement } from "./text.js";
+
+const PAGE_SIZE = 40;
+const LOAD_MARGIN_PX = 120;
+const ROLE_LABELS = { user: "You", assistant: "Assistant", system: "System", tool: "Tool" };
+
+export function createConversation({ getUserId, onSent }) {
+  const section = document.getElementById("conversation");
+  const scroller = document.getElementById("message-scroller");
+  const list = document.getElementById("message-list");
+  const empty = document.getElementById("chat-empty");
+  const olderStatus = document.getElementById("older-status");
+  const form = document.getElementById("composer");
+  const input = document.getElementById("composer-input");
+  const sendButton = document.getElementById("send-button");
+  const sendLabel = document.getElementById("send-label");
+  const sendError = document.getElementById("send-error");
+  const sendErrorText = document.getElementById("send-error-text");
+  const retryButton = document.getElementById("send-retry");
+
+  let session = null;
+  let cursor = null;
+  let loadingOlder = false;
+  let sending = false;
+  let generation = 0;
+  let sentHere = [];
+
+  function messageItem(message) {
+    const role = ROLE_LABELS[message.role] ? message.role : "assistant";
+    const text = el("div", { className: "message-text" });
+    text.append(linkify(message.content));
+    const bubble = el(
+      "div",
+      { className: "bubble" },
+      el("p", { className: role === "user" ? "message-role visually-hidden" : "message-role", text: ROLE_LABELS[role] }),
+      text,
+    );
+    return el(
+      "li",
+      { className: `message message-${role}`, dataset: { id: message._id, seq: message.seq } },
+      bubble,
+      el("p", { className: "message-meta" }, timeElement(message.created_at)),
+    );
+  }
+
+  function atBottom() {
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+  }
+
+  function scrollToBottom() {
+    scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  function updateEmpty() {
+    empty.hidden = list.childElementCount > 0 || cursor !== null;
+  }
+
+  function updateSendState() {
+    sendButton.disabled = sending || input.value.trim() === "";
+    sendLabel.textContent = sending ? "Sending…" : "Send";
+    form.classList.toggle("is-sending", sending);
+  }
+
+  async function loadOlder() {
+    if (!session || loadingOlder || cursor === null) return;
+    loadingOlder = true;
+    const mine = generation;
+    olderStatus.textContent = "Loading earlier messages…";
+    try {
+      const page = await api.listMessages(session._id, PAGE_SIZE, cursor);
+      if (mine !== generation) return;
+      const previousHeight = scroller.scrollHeight;
+      const previousTop = scroller.scrollTop;
+      list.prepend(...page.items.map(messageItem));
+      scroller.scrollTop = previousTop + (scroller.scrollHeight - previousHeight);
+      cursor = page.next_cursor;
+      olderStatus.textContent = cursor === null && list.childElementCount ? "This is the beginning of the chat." : "";
+    } catch (error) {
+      if (mine === generation) olderStatus.textContent = "Couldn't load earlier messages.";
+      throw error;
+    } finally {
+      if (mine === generation) loadingOlder = false;
+    }
+    updateEmpty();
+    if (cursor !== null && scroller.scrollHeight <= scroller.clientHeight) await loadOlder();
+  }
+
+  async function send() {
+    const content = input.value;
+    if (!session || sending || content.trim() === "") return;
+    const target = session;
+    sending = true;
+    sendError.hidden = true;
+    input.readOnly = true;
+    updateSendState();
+    try {
+      const message = await api.postMessage(target._id, content);
+      saveDraft(getUserId(), target._id, "");
+      if (session && session._id === target._id) {
+        input.value = "";
+        sentHere.push(message);
+        list.append(messageItem(message));
+        updateEmpty();
+        scrollToBottom();
+      }
+      onSent({
+        ...target,
+        message_count: target.message_count + 1,
+        last_message_at: message.created_at,
+        updated_at: message.created_at,
+      });
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401) && session && session._id === target._id) {
+        sendErrorText.textContent = `Not sent: ${error.message}`;
+        sendError.hidden = false;
+      }
+    } finally {
+      sending = false;
+      input.readOnly = false;
+      updateSendState();
+      if (session && session._id === target._id && sendError.hidden) input.focus();
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  });
+  input.addEventListener("input", () => {
+    if (session) saveDraft(getUserId(), session._id, input.value);
+    updateSendState();
+  });
+  retryButton.addEventListener("click", () => {
+    sendError.hidden = true;
+    send();
+  });
+  scroller.addEventListener("scroll", () => {
+    if (scroller.scrollTop < LOAD_MARGIN_PX) loadOlder().catch(() => {});
+  });
+
+  return {
+    async open(next, { focus = false } = {}) {
+      generation += 1;
+      const mine = generation;
+      session = next;
+      sentHere = [];
+      cursor = null;
+      loadingOlder = false;
+      list.replaceChildren();
+      empty.hidden = true;
+      sendError.hidden = true;
+      section.hidden = false;
+      input.value = loadDraft(getUserId(), next._id);
+      updateSendState();
+      olderStatus.textContent = "Loading messages…";
+      section.setAttribute("aria-busy", "true");
+      try {
+        const page = await api.listMessages(next._id, PAGE_SIZE);
+        if (mine !== generation) return;
+        // Messages sent while this page was loading may or may not be in it.
+        const loaded = new Set(page.items.map((message) => message._id));
+        const items = [...page.items, ...sentHere.filter((message) => !loaded.has(message._id))];
+        list.replaceChildren(...items.map(messageItem));
+        cursor = page.next_cursor;
+        olderStatus.textContent = cursor === null && page.items.length ? "This is the beginning of the chat." : "";
+        updateEmpty();
+        scrollToBottom();
+        if (cursor !== null && scroller.scrollHeight <= scroller.clientHeight) await loadOlder();
+      } catch (error) {
+        if (mine === generation) olderStatus.textContent = "Couldn't load messages.";
+        if (!(error instanceof ApiError)) return;
+        throw error;
+      } finally {
+        if (mine === generation) section.removeAttribute("aria-busy");
+      }
+      if (focus && mine === generation) input.focus();
+    },
+    update(next) {
+      if (session && session._id === next._id) session = next;
+    },
+    close() {
+      generation += 1;
+      session = null;
+      section.hidden = true;
+      list.replaceChildren();
+    },
+    atBottom,
+  };
+}

@@ -1,0 +1,119 @@
+// The list of chats: most recently active first, the next page loaded when scrolled near the end.
+
+import { api } from "./api.js";
+import { el, timeElement } from "./text.js";
+
+const PAGE_SIZE = 30;
+const LOAD_MARGIN_PX = 200;
+
+function activity(session) {
+  return session.updated_at || session.last_message_at || session.created_at;
+}
+
+export function createSidebar() {
+  const scroller = document.getElementById("session-scroller");
+  const list = document.getElementById("session-list");
+  const empty = document.getElementById("sessions-empty");
+  const status = document.getElementById("sessions-status");
+
+  let sessions = new Map();
+  let cursor = null;
+  let exhausted = false;
+  let loading = false;
+  let activeId = null;
+  let generation = 0;
+
+  function item(session) {
+    const count = session.message_count;
+    const meta = el(
+      "span",
+      { className: "session-meta" },
+      timeElement(activity(session), { short: true }),
+      ` · ${count} ${count === 1 ? "message" : "messages"}`,
+    );
+    const link = el(
+      "a",
+      { href: `#/s/${session._id}`, className: "session-link", "aria-current": session._id === activeId && "page" },
+      el("span", { className: "session-title", text: session.title }),
+      meta,
+    );
+    return el("li", { dataset: { id: session._id } }, link);
+  }
+
+  function render() {
+    list.replaceChildren(...[...sessions.values()].map(item));
+    empty.hidden = !(exhausted && sessions.size === 0);
+  }
+
+  function nearEnd() {
+    return scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - LOAD_MARGIN_PX;
+  }
+
+  async function loadMore() {
+    if (loading || exhausted) return;
+    loading = true;
+    const mine = generation;
+    status.textContent = sessions.size ? "Loading more chats…" : "Loading chats…";
+    try {
+      const page = await api.listSessions(PAGE_SIZE, cursor);
+      if (mine !== generation) return;
+      for (const session of page.items) {
+        if (!sessions.has(session._id)) sessions.set(session._id, session);
+      }
+      cursor = page.next_cursor;
+      exhausted = cursor === null;
+      status.textContent = "";
+      render();
+    } catch (error) {
+      if (mine === generation) status.textContent = "Couldn't load chats.";
+      throw error;
+    } finally {
+      if (mine === generation) loading = false;
+    }
+    if (!exhausted && nearEnd()) await loadMore();
+  }
+
+  scroller.addEventListener("scroll", () => {
+    if (nearEnd()) loadMore().catch(() => {});
+  });
+
+  return {
+    async reset() {
+      generation += 1;
+      sessions = new Map();
+      cursor = null;
+      exhausted = false;
+      loading = false;
+      list.replaceChildren();
+      empty.hidden = true;
+      await loadMore();
+    },
+    get: (id) => sessions.get(id),
+    /** Add or replace a session; `toTop` when it just became the most recently active. */
+    upsert(session, { toTop = false } = {}) {
+      if (toTop) {
+        sessions.delete(session._id);
+        sessions = new Map([[session._id, session], ...sessions]);
+      } else {
+        sessions.set(session._id, session);
+      }
+      render();
+    },
+    remove(id) {
+      sessions.delete(id);
+      render();
+    },
+    setActive(id) {
+      activeId = id;
+      for (const link of list.querySelectorAll(".session-link")) {
+        if (link.closest("li").dataset.id === id) link.setAttribute("aria-current", "page");
+        else link.removeAttribute("aria-current");
+      }
+    },
+    focusActive() {
+      const target = list.querySelector('[aria-current="page"]') || list.querySelector(".session-link");
+      if (target) target.focus();
+      return Boolean(target);
+    },
+  };
+}

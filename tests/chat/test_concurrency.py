@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import asyncio
+
+from bson import ObjectId
+from httpx import AsyncClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from app.core.db import MESSAGES, SESSIONS, Document
+from tests.factories import make_session, make_user
+
+WRITERS = 100
+
+
+async def test_many_writers_on_one_session_while_a_reader_pages(
+    client: AsyncClient, db: AsyncDatabase[Document]
+) -> None:
+    """100 concurrent posts into one session (each a transaction on the same session document,
+    so they conflict and are retried) while another client pages through the messages."""
+    user = await make_user(client)
+    session = await make_session(client, user)
+    path = f"/chat/sessions/{session['_id']}/messages"
+    writing = True
+
+    async def write(i: int) -> int:
+        response = await client.post(path, json={"content": f"msg {i}"}, headers=user.headers)
+        assert response.status_code == 201, response.text
+        seq: int = response.json()["seq"]
+        return seq
+
+    async def read_pages() -> int:
+        passes = 0
+        while writing or passes == 0:
+            seen: list[int] = []
+            params: dict[str, str | int] = {"limit": 7}
+            while True:
+                page = (await client.get(path, params=params, headers=user.headers)).json()
+                seen.extend(m["seq"] for m in page["items"])
+                if page["next_cursor"] is None:
+                    break
+                params["cursor"] = page["next_cursor"]
+            assert len(seen) == len(set(seen)), "a page repeated a message"
+            assert sorted(seen) == list(range(1, len(seen) + 1)), "pages skipped a message"
+            passes += 1
+            await asyncio.sleep(0)
+        return passes
+
+    reader = asyncio.create_task(read_pages())
+    seqs = await asyncio.gather(*(write(i) for i in range(WRITERS)))
+    writing = False
+    assert await reader >= 1
+
+    assert sorted(seqs) == list(range(1, WRITERS + 1))
+    stored = await db[SESSIONS].find_one({"_id": ObjectId(session["_id"])})
+    assert stored is not None and stored["message_count"] == WRITERS
+    assert await db[MESSAGES].count_documents({"session_id": ObjectId(session["_id"])}) == WRITERS
+    final = (await client.get(path, params={"limit": 200}, headers=user.headers)).json()
+    assert [m["seq"] for m in final["items"]] == list(range(1, WRITERS + 1))
+    assert {m["content"] for m in final["items"]} == {f"msg {i}" for i in range(WRITERS)}
