@@ -7,17 +7,29 @@ from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 
 
+class LockTimeout(Exception):
+    """The lock could not be had in time."""
+
+
 class KeyedLocks:
     def __init__(self) -> None:
         self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+    async def hold(self, key: Hashable, timeout: float | None = None) -> AsyncIterator[None]:
+        """Hold the key's lock; LockTimeout when it cannot be had within `timeout` seconds."""
         lock, holders = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, holders + 1)
         try:
-            async with lock:
+            try:
+                async with asyncio.timeout(timeout):
+                    await lock.acquire()
+            except TimeoutError as exc:
+                raise LockTimeout from exc
+            try:
                 yield
+            finally:
+                lock.release()
         finally:
             lock, holders = self._locks[key]
             if holders == 1:

@@ -9,8 +9,11 @@ import pymongo
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.core.db import Database
+from app.core.errors import DatabaseUnavailable
+from app.core.locks import LockTimeout
 
 T = TypeVar("T")
+BUSY = "Too many writes to this at once, or the database is slow; try again shortly"
 TransactionBody = Callable[[AsyncClientSession | None], Awaitable[T]]
 
 
@@ -21,7 +24,9 @@ async def run_in_transaction(database: Database, body: TransactionBody[T], seria
     Transactions with the same `serialize_on` key (the document they all update) run one at
     a time within this process: they would otherwise conflict on that document and retry each
     other, which makes a burst of N writers cost O(N^2) attempts and starves some of them.
-    Conflicts with other server processes are still retried by the driver.
+    Conflicts with other server processes are still retried by the driver. The wait for a
+    turn is bounded like the transaction itself: when the database is down, every holder takes
+    the full timeout to fail, and an unbounded queue would turn that into minutes.
 
     On a standalone server without transactions `body` runs once, with no session.
 
@@ -29,9 +34,13 @@ async def run_in_transaction(database: Database, body: TransactionBody[T], seria
     timeoutMS bounds each command, not with_transaction), so the client's per-operation
     timeout bounds the whole transaction: a dead database is a 503, not a two-minute wait.
     """
-    async with database.transaction_locks.hold(serialize_on):
-        if not database.supports_transactions:
-            return await body(None)
-        async with database.client.start_session() as session:
-            with pymongo.timeout(database.client.options.timeout):
-                return await session.with_transaction(body)
+    timeout = database.client.options.timeout
+    try:
+        async with database.transaction_locks.hold(serialize_on, timeout):
+            if not database.supports_transactions:
+                return await body(None)
+            async with database.client.start_session() as session:
+                with pymongo.timeout(timeout):
+                    return await session.with_transaction(body)
+    except LockTimeout as exc:
+        raise DatabaseUnavailable(BUSY) from exc

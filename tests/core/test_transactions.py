@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
+import pytest
 from fastapi import FastAPI
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.core.db import Database
+from app.core.errors import DatabaseUnavailable
 from app.core.transactions import run_in_transaction
 
 WRITERS = 20
@@ -48,3 +51,22 @@ async def test_transactions_on_one_key_take_turns(app: FastAPI) -> None:
 
     await asyncio.gather(*(run_in_transaction(database, body, serialize_on="same") for _ in range(5)))
     assert not overlapped
+
+
+async def test_the_wait_for_a_turn_is_bounded_like_the_transaction(app: FastAPI) -> None:
+    """With the database down, each transaction on a session takes the full timeout to fail; a
+    request queued behind them must answer 503 in about that time too, not after the queue."""
+    database: Database = app.state.database
+    ran = False
+
+    async def body(_: AsyncClientSession | None) -> None:
+        nonlocal ran
+        ran = True
+
+    started = time.monotonic()
+    async with database.transaction_locks.hold("busy session"):
+        with pytest.raises(DatabaseUnavailable):
+            await run_in_transaction(database, body, serialize_on="busy session")
+    assert not ran
+    assert time.monotonic() - started < database.client.options.timeout + 1
+    assert len(database.transaction_locks) == 0
