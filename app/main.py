@@ -22,7 +22,7 @@ from app.chat.router import router as chat_router
 from app.core.config import Settings, with_persistent_secret
 from app.core.cursors import CursorCodec
 from app.core.db import close_client, open_database, redact_uri
-from app.core.embedded import EmbeddedDatabase
+from app.core.embedded import EmbeddedDatabase, EmbeddedDatabaseError
 from app.core.errors import install_error_handlers
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.ui import mount_chat_ui
@@ -36,7 +36,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     embedded = EmbeddedDatabase(settings.data_dir) if settings.embedded else None
     try:
-        uri = await embedded.start() if embedded else settings.mongodb_uri.get_secret_value()
+        uri = await _start_embedded(embedded) if embedded else settings.mongodb_uri.get_secret_value()
         log.info(
             "database in use",
             extra={
@@ -55,6 +55,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if embedded:
             await embedded.stop()
+
+
+async def _start_embedded(embedded: EmbeddedDatabase) -> str:
+    try:
+        return await embedded.start()
+    except EmbeddedDatabaseError as exc:
+        log.error("the embedded database could not start", extra={"reason": str(exc)})
+        raise
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -3,8 +3,13 @@
 It runs as a separate process (never imported: it is GPL-2.0, and its work stays off our event
 loop). Start-up learns the port it chose from its log, waits for a ping and records the URI in
 DATA_DIR/mongodb.uri for admin tools. The child blocks SIGINT (a terminal's Ctrl-C reaches the
-whole process group, and the app must close its client before the database goes away) and gets
-SIGTERM if its parent dies, so it never stays behind holding the data directory.
+whole process group, and the app must close its client before the database goes away).
+
+It must never stay behind holding the data directory. If the app dies, the kernel SIGKILLs the
+child (PDEATHSIG): nothing is left to wait for a graceful stop, which can wedge, and every
+acknowledged write is already journaled, so this is the crash the durability tests cover. Where
+PDEATHSIG does not exist (macOS), DATA_DIR/secantus.pid lets the next start find the orphan and
+stop it; a database whose app is still running is left alone, and that start is refused.
 
 It runs with --sync-on-commit: SecantusDB honours `j: true` on single writes but not on
 commitTransaction, and a message and its session's counters commit in one transaction. With
@@ -17,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import logging
+import os
 import re
 import signal
 import subprocess
@@ -27,10 +34,13 @@ from pathlib import Path
 
 from pymongo import AsyncMongoClient
 
+from app.core.processes import process_info, process_running
+
 log = logging.getLogger(__name__)
 
 URI_FILE_NAME = "mongodb.uri"
 LOG_FILE_NAME = "secantus.log"
+PID_FILE_NAME = "secantus.pid"
 _LISTENING = re.compile(r"listening on ([\d.]+):(\d+)")
 _PR_SET_PDEATHSIG = 1
 
@@ -42,7 +52,7 @@ class EmbeddedDatabaseError(RuntimeError):
 def _prepare_child() -> None:  # runs in the child between fork and exec
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class EmbeddedDatabase:
@@ -55,6 +65,7 @@ class EmbeddedDatabase:
         self.stop_timeout = stop_timeout
         self.uri = ""
         self._process: subprocess.Popen[bytes] | None = None
+        self._owns_files = False
 
     @property
     def pid(self) -> int | None:
@@ -64,9 +75,14 @@ class EmbeddedDatabase:
     def uri_file(self) -> Path:
         return self.data_dir / URI_FILE_NAME
 
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / PID_FILE_NAME
+
     async def start(self) -> str:
         storage = self.data_dir / "db"
         storage.mkdir(parents=True, exist_ok=True)
+        await self._stop_leftover(storage)
         log_path = self.data_dir / LOG_FILE_NAME
         offset = log_path.stat().st_size if log_path.exists() else 0
         command = [
@@ -86,6 +102,8 @@ class EmbeddedDatabase:
         self.uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
         await self._wait_for_ping()
         self.uri_file.write_text(self.uri + "\n")
+        self.pid_file.write_text(json.dumps({"pid": self._process.pid, "app_pid": os.getpid()}) + "\n")
+        self._owns_files = True
         log.info("embedded database started", extra={"pid": self._process.pid, "port": port})
         return self.uri
 
@@ -116,10 +134,36 @@ class EmbeddedDatabase:
         finally:
             await client.close()
 
+    async def _stop_leftover(self, storage: Path) -> None:
+        """Stop the database a previous run left on this data directory, if its app is gone."""
+        leftover = _recorded_database(self.pid_file, storage)
+        if leftover is None:
+            return
+        pid, app_pid = leftover
+        info = process_info(pid)
+        if info is not None and info.parent_pid == app_pid:
+            raise EmbeddedDatabaseError(
+                f"{self.data_dir} is in use by a running chat-server or chat-admin (pid {app_pid}, "
+                f"its database pid {pid}); stop that server, or set DATA_DIR to another directory"
+            )
+        log.warning("stopping the embedded database a previous run left behind", extra={"pid": pid})
+        for stop_signal in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, stop_signal)
+            deadline = time.monotonic() + self.stop_timeout
+            while process_running(pid) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if not process_running(pid):
+                return
+        raise EmbeddedDatabaseError(f"the embedded database a previous run left behind (pid {pid}) did not stop")
+
     async def stop(self) -> None:
         process, self._process = self._process, None
-        with contextlib.suppress(FileNotFoundError):
-            self.uri_file.unlink()
+        if self._owns_files:
+            self._owns_files = False
+            for path in (self.uri_file, self.pid_file):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
         if process is None or process.poll() is not None:
             return
         process.terminate()
@@ -130,6 +174,20 @@ class EmbeddedDatabase:
             process.kill()
             await asyncio.to_thread(process.wait)
         log.info("embedded database stopped", extra={"exit_code": process.returncode})
+
+
+def _recorded_database(pid_file: Path, storage: Path) -> tuple[int, int] | None:
+    """(pid, app_pid) from the pid file, if that pid is still our database on `storage`: its
+    command line is checked, so a reused pid is never taken for it."""
+    try:
+        recorded = json.loads(pid_file.read_text())
+        pid, app_pid = int(recorded["pid"]), int(recorded["app_pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    info = process_info(pid)
+    command = f"{info.command} " if info else ""
+    ours = "-m secantus " in command and f"--storage-path {storage} " in command
+    return (pid, app_pid) if ours and process_running(pid) else None
 
 
 def _tail(path: Path, offset: int, lines: int = 20) -> str:
