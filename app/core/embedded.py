@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from pymongo import AsyncMongoClient
 
@@ -139,9 +140,8 @@ class EmbeddedDatabase:
         leftover = _recorded_database(self.pid_file, storage)
         if leftover is None:
             return
-        pid, app_pid = leftover
-        info = process_info(pid)
-        if info is not None and info.parent_pid == app_pid:
+        pid, app_pid, app_runs = leftover
+        if app_runs:
             raise EmbeddedDatabaseError(
                 f"{self.data_dir} is in use by a running chat-server or chat-admin (pid {app_pid}, "
                 f"its database pid {pid}); stop that server, or set DATA_DIR to another directory"
@@ -150,10 +150,7 @@ class EmbeddedDatabase:
         for stop_signal in (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, stop_signal)
-            deadline = time.monotonic() + self.stop_timeout
-            while process_running(pid) and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            if not process_running(pid):
+            if await _exited(pid, self.stop_timeout):
                 return
         raise EmbeddedDatabaseError(f"the embedded database a previous run left behind (pid {pid}) did not stop")
 
@@ -176,18 +173,37 @@ class EmbeddedDatabase:
         log.info("embedded database stopped", extra={"exit_code": process.returncode})
 
 
-def _recorded_database(pid_file: Path, storage: Path) -> tuple[int, int] | None:
-    """(pid, app_pid) from the pid file, if that pid is still our database on `storage`: its
-    command line is checked, so a reused pid is never taken for it."""
+class _RecordedDatabase(NamedTuple):
+    pid: int
+    app_pid: int
+    app_runs: bool  # the app is still the database's parent
+
+
+def _recorded_database(pid_file: Path, storage: Path) -> _RecordedDatabase | None:
+    """The database in the pid file and whether the app that started it still runs, if
+    that process still runs on `storage`: its command line is checked, so a reused pid is never
+    taken for it."""
     try:
         recorded = json.loads(pid_file.read_text())
         pid, app_pid = int(recorded["pid"]), int(recorded["app_pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     info = process_info(pid)
-    command = f"{info.command} " if info else ""
-    ours = "-m secantus " in command and f"--storage-path {storage} " in command
-    return (pid, app_pid) if ours and process_running(pid) else None
+    if info is None or info.state == "Z":
+        return None
+    command = f"{info.command} "
+    if "-m secantus " not in command or f"--storage-path {storage} " not in command:
+        return None
+    return _RecordedDatabase(pid, app_pid, app_runs=info.parent_pid == app_pid)
+
+
+async def _exited(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while process_running(pid):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 def _tail(path: Path, offset: int, lines: int = 20) -> str:
