@@ -19,6 +19,7 @@ from app.auth.api_keys_router import router as api_keys_router
 from app.auth.revocation import watch_revocations
 from app.auth.router import router as auth_router
 from app.chat.router import router as chat_router
+from app.chat.upgrade import upgrade_chat_documents
 from app.core.config import Settings, with_persistent_secret
 from app.core.cursors import CursorCodec
 from app.core.db import close_client, open_database, redact_uri
@@ -46,6 +47,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             },
         )
         app.state.database = await open_database(uri, settings)
+        await upgrade_chat_documents(app.state.database.db)
         try:
             async with watch_revocations(app.state.database, settings.revocation_poll_seconds) as revocations:
                 app.state.revocations = revocations

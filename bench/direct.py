@@ -27,15 +27,15 @@ def operations(client: AsyncMongoClient[dict[str, Any]], db_name: str) -> dict[s
     db = database.db
 
     async def send_message(session_id: ObjectId, user_id: ObjectId) -> None:
-        async def body(session: AsyncClientSession | None) -> ObjectId:
+        async def body(session: AsyncClientSession | None) -> list[dict[str, Any]]:
             now = datetime.now(UTC)
-            seq = await repository.claim_next_seq(db, session_id, user_id, now, session)
+            seq = await repository.claim_seqs(db, session_id, user_id, 1, now, session)
             assert seq is not None
             message = {"session_id": session_id, "user_id": user_id, "role": "user", "content": "benchmark message"}
-            return await repository.insert_message(db, message | {"seq": seq, "created_at": now}, session)
+            await repository.insert_messages(db, [message | {"metadata": {}, "seq": seq, "created_at": now}], session)
+            return await repository.messages_in_seq_range(db, session_id, seq, seq, session)
 
-        message_id = await run_in_transaction(database, body, serialize_on=session_id)
-        await repository.find_message(db, message_id)
+        await run_in_transaction(database, body, serialize_on=(user_id, session_id))
 
     async def list_messages(session_id: ObjectId, user_id: ObjectId) -> None:
         session = await repository.find_owned_session(db, session_id, user_id)

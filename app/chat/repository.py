@@ -21,18 +21,32 @@ from app.core.db import MESSAGES, SESSIONS, USERS, Document
 RECENT_ACTIVITY_ORDER = [("updated_at", DESCENDING), ("_id", DESCENDING)]
 
 
-async def insert_session(db: AsyncDatabase[Document], user_id: ObjectId, title: str, now: datetime) -> ObjectId:
+async def insert_session(
+    db: AsyncDatabase[Document],
+    user_id: ObjectId,
+    fields: Document,
+    now: datetime,
+    session: AsyncClientSession | None = None,
+) -> ObjectId:
+    """Insert a session with `fields` (title, platform, metadata and, when given, name).
+    DuplicateKeyError when the user already has a session of that name."""
     document = {
         "user_id": user_id,
-        "title": title,
+        **fields,
         "message_count": 0,
         "last_message_at": None,
         "created_at": now,
         "updated_at": now,
     }
-    result = await db[SESSIONS].insert_one(document)
+    result = await db[SESSIONS].insert_one(document, session=session)
     session_id: ObjectId = result.inserted_id
     return session_id
+
+
+async def find_named_session(
+    db: AsyncDatabase[Document], user_id: ObjectId, name: str, session: AsyncClientSession | None = None
+) -> Document | None:
+    return await db[SESSIONS].find_one({"user_id": user_id, "name": name}, session=session)
 
 
 async def adjust_session_count(db: AsyncDatabase[Document], user_id: ObjectId, delta: int) -> None:
@@ -62,21 +76,26 @@ async def find_owned_session(
     return document
 
 
+def _owner_filter(user_id: ObjectId, platform: str | None) -> Document:
+    return {"user_id": user_id} if platform is None else {"user_id": user_id, "platform": platform}
+
+
 async def sessions_active_in(
     db: AsyncDatabase[Document],
     user_id: ObjectId,
+    platform: str | None,
     since: datetime | None,
     until: datetime | None,
     limit: int | None,
     until_inclusive: bool = False,
 ) -> list[Document]:
-    """The user's sessions last active from `since` (inclusive) to `until`, most recent first;
-    None leaves that side open.
+    """The user's sessions (of `platform`, when given) last active from `since` (inclusive) to
+    `until`, most recent first; None leaves that side open.
 
     The embedded server reads every index entry a filter matches even under a limit, so
     callers keep the range narrow (see chat.paging).
     """
-    query: Document = {"user_id": user_id}
+    query = _owner_filter(user_id, platform)
     bounds = (("$gte", since), ("$lte" if until_inclusive else "$lt", until))
     window = {op: bound for op, bound in bounds if bound is not None}
     if window:
@@ -88,15 +107,32 @@ async def sessions_active_in(
 
 
 async def sessions_tied_before(
-    db: AsyncDatabase[Document], user_id: ObjectId, updated_at: datetime, session_id: ObjectId, limit: int
+    db: AsyncDatabase[Document],
+    user_id: ObjectId,
+    platform: str | None,
+    updated_at: datetime,
+    session_id: ObjectId,
+    limit: int,
 ) -> list[Document]:
     """Sessions last active at exactly `updated_at` that sort after `session_id`."""
-    cursor = db[SESSIONS].find({"user_id": user_id, "updated_at": updated_at, "_id": {"$lt": session_id}})
+    query = _owner_filter(user_id, platform) | {"updated_at": updated_at, "_id": {"$lt": session_id}}
+    cursor = db[SESSIONS].find(query)
     return await cursor.sort(RECENT_ACTIVITY_ORDER).limit(limit).to_list(limit)
 
 
-async def rename_session(db: AsyncDatabase[Document], session_id: ObjectId, title: str, now: datetime) -> bool:
-    result = await db[SESSIONS].update_one({"_id": session_id}, {"$set": {"title": title, "updated_at": now}})
+async def update_session(
+    db: AsyncDatabase[Document],
+    session_id: ObjectId,
+    changes: Document,
+    removals: list[str],
+    now: datetime,
+    session: AsyncClientSession | None,
+) -> bool:
+    """Set `changes` and remove the `removals` fields. DuplicateKeyError for a taken name."""
+    update: Document = {"$set": {**changes, "updated_at": now}}
+    if removals:
+        update["$unset"] = dict.fromkeys(removals, "")
+    result = await db[SESSIONS].update_one({"_id": session_id}, update, session=session)
     return result.matched_count == 1
 
 
@@ -110,51 +146,52 @@ async def delete_session_messages(db: AsyncDatabase[Document], session_id: Objec
     return result.deleted_count
 
 
-async def claim_next_seq(
+async def claim_seqs(
     db: AsyncDatabase[Document],
     session_id: ObjectId,
     user_id: ObjectId,
+    count: int,
     now: datetime,
     session: AsyncClientSession | None,
 ) -> int | None:
-    """Count the message and record the activity on the user's session; the new
-    message_count is the message's seq. None when the session is missing or not the user's.
+    """Count `count` new messages and record the activity on the user's session; returns the
+    first of their seqs (the next `count` numbers are theirs). None when the session is
+    missing or not the user's.
 
     In a transaction: read, then update by `_id` (a concurrent writer's update conflicts and is
     retried, so the count read is the one we increment). Without one (a standalone MongoDB):
-    findAndModify by `_id`, the atomic way to take the next number there.
+    findAndModify by `_id`, the atomic way to take numbers there.
     """
     current = await find_owned_session(db, session_id, user_id, session)
     if current is None:
         return None
-    change = {"$inc": {"message_count": 1}, "$set": {"last_message_at": now, "updated_at": now}}
+    change = {"$inc": {"message_count": count}, "$set": {"last_message_at": now, "updated_at": now}}
     if session is None:
         document = await db[SESSIONS].find_one_and_update(
             {"_id": session_id}, change, projection={"message_count": 1}, return_document=ReturnDocument.AFTER
         )
-        return None if document is None else int(document["message_count"])
+        return None if document is None else int(document["message_count"]) - count + 1
     await db[SESSIONS].update_one({"_id": session_id}, change, session=session)
     return int(current["message_count"]) + 1
 
 
-async def insert_message(
-    db: AsyncDatabase[Document], document: Document, session: AsyncClientSession | None
-) -> ObjectId:
-    result = await db[MESSAGES].insert_one(document, session=session)
-    message_id: ObjectId = result.inserted_id
-    return message_id
-
-
-async def find_message(db: AsyncDatabase[Document], message_id: ObjectId) -> Document | None:
-    return await db[MESSAGES].find_one({"_id": message_id})
+async def insert_messages(
+    db: AsyncDatabase[Document], documents: list[Document], session: AsyncClientSession | None
+) -> None:
+    """Insert in one command, in order (ordered inserts stop at the first failure)."""
+    await db[MESSAGES].insert_many(documents, ordered=True, session=session)
 
 
 async def messages_in_seq_range(
-    db: AsyncDatabase[Document], session_id: ObjectId, first: int, last: int
+    db: AsyncDatabase[Document],
+    session_id: ObjectId,
+    first: int,
+    last: int,
+    session: AsyncClientSession | None = None,
 ) -> list[Document]:
     """Messages with first <= seq <= last, oldest first: a bounded index range, so its cost
     depends on the page size, not on the session's length."""
-    cursor = db[MESSAGES].find({"session_id": session_id, "seq": {"$gte": first, "$lte": last}})
+    cursor = db[MESSAGES].find({"session_id": session_id, "seq": {"$gte": first, "$lte": last}}, session=session)
     return await cursor.sort("seq", ASCENDING).to_list(last - first + 1)
 
 

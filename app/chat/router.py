@@ -9,26 +9,40 @@ from app.chat import service, session_list
 from app.chat.dependencies import Cursors, OwnedSession
 from app.chat.schemas import (
     DEFAULT_PAGE_SIZE,
+    PLATFORM_PATTERN,
+    MessageBatch,
     MessageCreate,
+    MessageList,
     MessageOut,
+    MessagesPageSize,
     Page,
     PageSize,
     SessionCreate,
+    SessionName,
     SessionOut,
     SessionUpdate,
 )
 from app.core.db import DatabaseDep
+from app.core.idempotency import IdempotencyKey
 from app.core.responses import error_responses
 
 router = APIRouter(prefix="/chat/sessions", tags=["chat"], responses=error_responses(400, 401, 403, 408, 413, 503))
 NOT_FOUND = error_responses(404)
-Limit = Annotated[PageSize, Query(description="Items per page")]
+KEYED = error_responses(409)
 CursorParam = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-async def create_session(body: SessionCreate, user: CurrentUser, database: DatabaseDep) -> SessionOut:
-    return await service.create_session(database, user.id, body.title)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SessionOut,
+    responses={200: {"model": SessionOut, "description": "You already have a session with this name"}, **KEYED},
+)
+async def create_session(
+    body: SessionCreate, user: CurrentUser, database: DatabaseDep, idempotency: IdempotencyKey
+) -> Response:
+    """Create a session (201). With a `name` you already use: that session, unchanged (200)."""
+    return (await service.create_session(database, user.id, body, idempotency)).to_response()
 
 
 @router.get("")
@@ -36,11 +50,15 @@ async def list_sessions(
     user: CurrentUser,
     database: DatabaseDep,
     cursors: Cursors,
-    limit: Limit = DEFAULT_PAGE_SIZE,
+    limit: Annotated[PageSize, Query(description="Items per page")] = DEFAULT_PAGE_SIZE,
     cursor: CursorParam = None,
+    name: Annotated[SessionName | None, Query(description="Only the session of this name (exact match)")] = None,
+    platform: Annotated[str | None, Query(pattern=PLATFORM_PATTERN, description="Only this platform's")] = None,
 ) -> Page[SessionOut]:
     """Your sessions, most recently active first."""
-    return await session_list.list_sessions(database, cursors, user.id, limit, cursor)
+    if name is not None:
+        return await session_list.find_by_name(database, user.id, name)
+    return await session_list.list_sessions(database, cursors, user.id, platform, limit, cursor)
 
 
 @router.get("/{session_id}", responses=NOT_FOUND)
@@ -48,9 +66,10 @@ async def get_session(session: OwnedSession) -> SessionOut:
     return SessionOut.model_validate(session)
 
 
-@router.patch("/{session_id}", responses=NOT_FOUND)
-async def rename_session(session_id: str, body: SessionUpdate, user: CurrentUser, database: DatabaseDep) -> SessionOut:
-    return await service.rename_session(database, session_id, user.id, body.title)
+@router.patch("/{session_id}", responses={**NOT_FOUND, **error_responses(409)})
+async def update_session(session_id: str, body: SessionUpdate, user: CurrentUser, database: DatabaseDep) -> SessionOut:
+    """Change the title, the name (null removes it) or the metadata (JSON Merge Patch)."""
+    return await service.update_session(database, session_id, user.id, body)
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
@@ -60,9 +79,31 @@ async def delete_session(session_id: str, user: CurrentUser, database: DatabaseD
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{session_id}/messages", status_code=status.HTTP_201_CREATED, responses=NOT_FOUND)
-async def post_message(session_id: str, body: MessageCreate, user: CurrentUser, database: DatabaseDep) -> MessageOut:
-    return await service.post_message(database, session_id, user.id, body)
+@router.post(
+    "/{session_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageOut,
+    responses={**NOT_FOUND, **KEYED},
+)
+async def post_message(
+    session_id: str, body: MessageCreate, user: CurrentUser, database: DatabaseDep, idempotency: IdempotencyKey
+) -> Response:
+    response = await service.append_messages(database, session_id, user.id, [body], idempotency, as_list=False)
+    return response.to_response()
+
+
+@router.post(
+    "/{session_id}/messages/batch",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageList,
+    responses={**NOT_FOUND, **KEYED},
+)
+async def post_messages(
+    session_id: str, body: MessageBatch, user: CurrentUser, database: DatabaseDep, idempotency: IdempotencyKey
+) -> Response:
+    """Append 1-100 messages in one transaction, with consecutive seqs: all of them or none."""
+    response = await service.append_messages(database, session_id, user.id, body.messages, idempotency, as_list=True)
+    return response.to_response()
 
 
 @router.get("/{session_id}/messages", responses=NOT_FOUND)
@@ -70,8 +111,11 @@ async def list_messages(
     session: OwnedSession,
     database: DatabaseDep,
     cursors: Cursors,
-    limit: Limit = DEFAULT_PAGE_SIZE,
+    limit: Annotated[MessagesPageSize, Query(description="Items per page (up to 1,000)")] = DEFAULT_PAGE_SIZE,
     cursor: CursorParam = None,
+    after_seq: Annotated[int | None, Query(ge=0, description="Only messages after this seq, oldest first")] = None,
 ) -> Page[MessageOut]:
-    """The newest page first, oldest to newest inside a page; next_cursor walks back in time."""
-    return await service.list_messages(database, cursors, session, limit, cursor)
+    """By default the newest page first, oldest to newest inside a page; next_cursor walks back
+    in time. With `after_seq`: what came after it, oldest first; next_cursor walks forward and
+    is null once you have caught up."""
+    return await service.list_messages(database, cursors, session, limit, cursor, after_seq)

@@ -1,30 +1,76 @@
-"""Chat sessions and their messages: the rules, the transaction, and the page logic."""
+"""Chat sessions and their messages: the rules, the transactions, and the page logic."""
 
 from __future__ import annotations
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
 
 from app.chat import repository
-from app.chat.paging import message_page_range
-from app.chat.schemas import MessageCreate, MessageOut, Page, SessionOut
+from app.chat.metadata import MetadataError, merge_patch, validate_metadata
+from app.chat.paging import SeqRange, message_page_range
+from app.chat.schemas import MessageCreate, MessageList, MessageOut, Page, SessionCreate, SessionOut, SessionUpdate
 from app.core.cursors import CursorCodec
 from app.core.db import Database, Document
-from app.core.errors import BadRequest, NotFound
+from app.core.errors import BadRequest, Conflict, NotFound, UnprocessableContent
+from app.core.idempotency import IdempotentRequest, StoredResponse, run_once
 from app.core.transactions import run_in_transaction
 from app.core.types import parse_object_id, utc_now
 
 SESSION_NOT_FOUND = "Chat session not found"
+NAME_TAKEN = "You already have a session with this name"
+
+
+class _NameTaken(Conflict):
+    detail = NAME_TAKEN
 
 
 def _messages_cursor_kind(session_id: ObjectId) -> str:
     return f"messages:{session_id}"
 
 
-async def create_session(database: Database, user_id: ObjectId, title: str) -> SessionOut:
-    session_id = await repository.insert_session(database.db, user_id, title, utc_now())
-    await repository.adjust_session_count(database.db, user_id, +1)
-    return SessionOut.model_validate(await _owned_or_404(database, session_id, user_id))
+def _session_lock(user_id: ObjectId, session_id: ObjectId) -> tuple[ObjectId, ObjectId]:
+    """Writes to a session take turns per (caller, session): a stranger's requests for my
+    session id never queue in front of mine (they fail their ownership check in their own turn)."""
+    return (user_id, session_id)
+
+
+async def create_session(
+    database: Database, user_id: ObjectId, body: SessionCreate, idempotency: IdempotentRequest | None
+) -> StoredResponse:
+    """A new session (201), or with a `name` the user already has, that session unchanged (200).
+
+    Race-free without a find-then-insert: the unique index on (user_id, name) lets one insert
+    win; a loser reads the winner's session. The look-up first spares the usual case, a program
+    finding its session again, a failing insert."""
+    fields: Document = {"title": body.effective_title, "platform": body.platform, "metadata": body.metadata}
+    if body.name is not None:
+        fields["name"] = body.name
+
+    async def get_or_create(session: AsyncClientSession | None) -> StoredResponse:
+        if body.name is not None:
+            existing = await repository.find_named_session(database.db, user_id, body.name, session)
+            if existing is not None:
+                return StoredResponse(200, SessionOut.model_validate(existing).model_dump_json())
+        try:
+            session_id = await repository.insert_session(database.db, user_id, fields, utc_now(), session)
+        except DuplicateKeyError as exc:
+            raise _NameTaken() from exc
+        created = await repository.find_owned_session(database.db, session_id, user_id, session)
+        return StoredResponse(201, SessionOut.model_validate(created).model_dump_json())
+
+    lock = ("create-session", user_id, idempotency.key if idempotency else None)
+    for attempt in range(2):
+        try:
+            response = await run_once(database, user_id, idempotency, get_or_create, lock, transactional=False)
+        except _NameTaken:
+            if attempt:
+                raise
+            continue  # a concurrent create of this name won: the look-up now finds it
+        if response.status_code == 201 and not response.replayed:
+            await repository.adjust_session_count(database.db, user_id, +1)
+        return response
+    raise AssertionError("unreachable")
 
 
 async def find_owned_session(database: Database, raw_session_id: str, user_id: ObjectId) -> Document:
@@ -33,8 +79,10 @@ async def find_owned_session(database: Database, raw_session_id: str, user_id: O
     return await _owned_or_404(database, _session_id(raw_session_id), user_id)
 
 
-async def _owned_or_404(database: Database, session_id: ObjectId, user_id: ObjectId) -> Document:
-    document = await repository.find_owned_session(database.db, session_id, user_id)
+async def _owned_or_404(
+    database: Database, session_id: ObjectId, user_id: ObjectId, session: AsyncClientSession | None = None
+) -> Document:
+    document = await repository.find_owned_session(database.db, session_id, user_id, session)
     if document is None:
         raise NotFound(SESSION_NOT_FOUND)
     return document
@@ -47,12 +95,44 @@ def _session_id(raw: str) -> ObjectId:
         raise NotFound(SESSION_NOT_FOUND) from exc
 
 
-async def rename_session(database: Database, raw_session_id: str, user_id: ObjectId, title: str) -> SessionOut:
+async def update_session(database: Database, raw_session_id: str, user_id: ObjectId, body: SessionUpdate) -> SessionOut:
+    """Change the title, the name (409 if taken; null removes it) and the metadata (a JSON
+    Merge Patch), in a transaction: concurrent patches of one session merge, none is lost."""
     session_id = _session_id(raw_session_id)
-    await _owned_or_404(database, session_id, user_id)
-    if not await repository.rename_session(database.db, session_id, title, utc_now()):
-        raise NotFound(SESSION_NOT_FOUND)
-    return SessionOut.model_validate(await _owned_or_404(database, session_id, user_id))
+    given = body.model_fields_set
+
+    async def apply(session: AsyncClientSession | None) -> SessionOut:
+        current = await _owned_or_404(database, session_id, user_id, session)
+        changes: Document = {}
+        removals: list[str] = []
+        if "title" in given:
+            changes["title"] = body.title
+        if "name" in given:
+            if body.name is None:
+                removals.append("name")
+            else:
+                changes["name"] = body.name
+        if "metadata" in given:
+            changes["metadata"] = _patched_metadata(current.get("metadata") or {}, body.metadata)
+        try:
+            updated = await repository.update_session(database.db, session_id, changes, removals, utc_now(), session)
+        except DuplicateKeyError as exc:
+            raise Conflict(NAME_TAKEN) from exc
+        if not updated:
+            raise NotFound(SESSION_NOT_FOUND)
+        return SessionOut.model_validate(await _owned_or_404(database, session_id, user_id, session))
+
+    return await run_in_transaction(database, apply, serialize_on=_session_lock(user_id, session_id))
+
+
+def _patched_metadata(current: Document, patch: Document | None) -> Document:
+    if patch is None:  # "metadata": null removes it all
+        return {}
+    merged: Document = merge_patch(current, patch)
+    try:
+        return validate_metadata(merged)
+    except MetadataError as exc:
+        raise UnprocessableContent(str(exc), loc=("body", "metadata")) from exc
 
 
 async def delete_session(database: Database, raw_session_id: str, user_id: ObjectId) -> None:
@@ -67,48 +147,86 @@ async def delete_session(database: Database, raw_session_id: str, user_id: Objec
     await repository.delete_session_messages(database.db, session_id)
 
 
-async def post_message(database: Database, raw_session_id: str, user_id: ObjectId, body: MessageCreate) -> MessageOut:
-    """Insert a message and move its session's counters in one transaction: message_count,
-    last_message_at and updated_at always agree with the stored messages."""
+async def append_messages(
+    database: Database,
+    raw_session_id: str,
+    user_id: ObjectId,
+    messages: list[MessageCreate],
+    idempotency: IdempotentRequest | None,
+    as_list: bool,
+) -> StoredResponse:
+    """Store the messages with consecutive seqs and move the session's counters, all in one
+    transaction (with the Idempotency-Key's record, when one is sent), then answer with the
+    stored messages read back in that transaction: one message, or `{"items": [...]}`.
+
+    One command per step whatever the count: read the session, update its counters, insert
+    the messages, read them back, commit."""
     session_id = _session_id(raw_session_id)
 
-    async def insert(session: AsyncClientSession | None) -> ObjectId:
+    async def insert(session: AsyncClientSession | None) -> StoredResponse:
         now = utc_now()
-        seq = await repository.claim_next_seq(database.db, session_id, user_id, now, session)
-        if seq is None:
+        first = await repository.claim_seqs(database.db, session_id, user_id, len(messages), now, session)
+        if first is None:
             raise NotFound(SESSION_NOT_FOUND)
-        message = {
-            "session_id": session_id,
-            "user_id": user_id,
-            "role": body.role,
-            "content": body.content,
-            "seq": seq,
-            "created_at": now,
-        }
-        return await repository.insert_message(database.db, message, session)
+        documents = [
+            {
+                "session_id": session_id,
+                "user_id": user_id,
+                "role": message.role,
+                "content": message.content,
+                "metadata": message.metadata,
+                "seq": first + offset,
+                "created_at": now,
+            }
+            for offset, message in enumerate(messages)
+        ]
+        await repository.insert_messages(database.db, documents, session)
+        last = first + len(messages) - 1
+        stored = [
+            MessageOut.model_validate(d)
+            for d in await repository.messages_in_seq_range(database.db, session_id, first, last, session)
+        ]
+        body = MessageList(items=stored).model_dump_json() if as_list else stored[0].model_dump_json()
+        return StoredResponse(201, body)
 
-    message_id = await run_in_transaction(database, insert, serialize_on=session_id)
-    document = await repository.find_message(database.db, message_id)
-    if document is None:  # deleted with its session between the commit and this read
-        raise NotFound(SESSION_NOT_FOUND)
-    return MessageOut.model_validate(document)
+    return await run_once(database, user_id, idempotency, insert, _session_lock(user_id, session_id))
 
 
 async def list_messages(
-    database: Database, codec: CursorCodec, session: Document, limit: int, cursor: str | None
+    database: Database,
+    codec: CursorCodec,
+    session: Document,
+    limit: int,
+    cursor: str | None,
+    after_seq: int | None,
 ) -> Page[MessageOut]:
-    """The newest page first; inside a page, oldest to newest. The cursor walks back by seq,
-    so pages never skip or repeat a message while new ones arrive."""
+    """Backwards by default: the newest page first, oldest to newest inside a page, and the
+    cursor walks back by seq. With `after_seq`: the messages after it, oldest first, and the
+    cursor walks forward. Either way pages never skip or repeat a message while new ones arrive."""
     kind = _messages_cursor_kind(session["_id"])
     newest = int(session["message_count"])
+    position: dict[str, object] = {"after": after_seq} if after_seq is not None else {"before": newest + 1}
     if cursor is not None:
-        before = codec.decode(kind, cursor).get("before")
-        if not isinstance(before, int) or not 1 <= before <= newest + 1:
-            raise BadRequest("Invalid cursor")
-        newest = before - 1
-    page_range = message_page_range(newest, limit)
+        if after_seq is not None:
+            raise BadRequest("Give either after_seq or cursor, not both")
+        position = codec.decode(kind, cursor)
+    before, after = position.get("before"), position.get("after")
+    if isinstance(after, int) and not isinstance(after, bool) and after >= 0 and (cursor is None or after <= newest):
+        page_range, next_position = _forward_page(after, newest, limit)
+    elif isinstance(before, int) and not isinstance(before, bool) and 1 <= before <= newest + 1:
+        page_range = message_page_range(before - 1, limit)
+        next_position = {"before": page_range.first} if page_range and page_range.has_older else None
+    else:
+        raise BadRequest("Invalid cursor")
     if page_range is None:
         return Page(items=[], next_cursor=None)
     documents = await repository.messages_in_seq_range(database.db, session["_id"], page_range.first, page_range.last)
-    next_cursor = codec.encode(kind, {"before": page_range.first}) if page_range.has_older else None
+    next_cursor = codec.encode(kind, next_position) if next_position else None
     return Page(items=[MessageOut.model_validate(d) for d in documents], next_cursor=next_cursor)
+
+
+def _forward_page(after: int, newest: int, limit: int) -> tuple[SeqRange | None, dict[str, object] | None]:
+    last = min(after + limit, newest)
+    if last <= after:
+        return None, None
+    return SeqRange(after + 1, last), ({"after": last} if last < newest else None)

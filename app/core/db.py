@@ -30,6 +30,8 @@ REFRESH_TOKENS = "refresh_tokens"
 REVOCATIONS = "revocations"
 API_KEYS = "api_keys"
 THROTTLES = "throttles"
+IDEMPOTENCY_KEYS = "idempotency_keys"
+MIGRATIONS = "migrations"
 
 
 def _expires(field: str = "expires_at") -> IndexModel:
@@ -48,6 +50,19 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("user_id", ASCENDING), ("updated_at", DESCENDING), ("_id", DESCENDING)],
             name="user_recent_activity",
         ),
+        IndexModel(
+            [("user_id", ASCENDING), ("platform", ASCENDING), ("updated_at", DESCENDING), ("_id", DESCENDING)],
+            name="user_platform_recent_activity",
+        ),
+        # Uniqueness of a user's session names: sessions without a name are left out. SecantusDB
+        # does not plan queries on a partial index, so look-ups by name use the next one.
+        IndexModel(
+            [("user_id", ASCENDING), ("name", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"name": {"$type": "string"}},
+            name="user_name_unique",
+        ),
+        IndexModel([("user_id", ASCENDING), ("name", ASCENDING), ("_id", ASCENDING)], name="user_name"),
         IndexModel([("updated_at", ASCENDING)], name="updated_at"),
     ],
     MESSAGES: [IndexModel([("session_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="session_seq_unique")],
@@ -64,6 +79,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         _expires(),
     ],
     THROTTLES: [IndexModel([("key", ASCENDING)], unique=True, name="key_unique"), _expires()],
+    IDEMPOTENCY_KEYS: [
+        IndexModel([("user_id", ASCENDING), ("key", ASCENDING)], unique=True, name="user_key_unique"),
+        _expires(),
+    ],
+    MIGRATIONS: [IndexModel([("name", ASCENDING)], unique=True, name="name_unique")],
 }
 
 

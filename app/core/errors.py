@@ -5,7 +5,8 @@
     ├── Unauthorized         401  missing, malformed or expired credentials
     ├── Forbidden            403
     ├── NotFound             404  missing, malformed or someone else's id: indistinguishable
-    ├── Conflict             409  a unique name already taken
+    ├── Conflict             409  a unique name already taken; a keyed request still in flight
+    ├── UnprocessableContent 422  a rule that spans fields (most 422s come from validation)
     ├── TooManyRequests      429  login or registration throttled; carries Retry-After
     └── DatabaseUnavailable  503  the database did not answer in time
 
@@ -61,6 +62,17 @@ class Conflict(AppError):
     detail = "Conflict"
 
 
+class UnprocessableContent(AppError):
+    """Rendered like a validation error: `detail` is a list of one `{loc, msg, type}`."""
+
+    status_code = 422
+    detail = "Unprocessable content"
+
+    def __init__(self, detail: str | None = None, loc: tuple[str, ...] = ("body",)) -> None:
+        super().__init__(detail)
+        self.loc = loc
+
+
 class TooManyRequests(AppError):
     status_code = 429
     detail = "Too many requests, try again later"
@@ -85,6 +97,9 @@ def error_response(status_code: int, detail: str, headers: dict[str, str] | None
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
+    if isinstance(exc, UnprocessableContent):
+        detail = [{"loc": list(exc.loc), "msg": exc.detail, "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
     return error_response(exc.status_code, exc.detail, exc.headers)
 
 

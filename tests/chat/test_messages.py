@@ -19,7 +19,7 @@ async def test_post_message_returns_it_and_moves_the_session_counters(
     )
     assert response.status_code == 201
     message = response.json()
-    assert set(message) == {"_id", "session_id", "user_id", "role", "content", "seq", "created_at"}
+    assert set(message) == {"_id", "session_id", "user_id", "role", "content", "metadata", "seq", "created_at"}
     assert message["role"] == "user" and message["seq"] == 1 and message["content"] == "Hi <b>there</b>"
     assert message["session_id"] == session["_id"] and message["user_id"] == user.id
     assert ISO_UTC.match(message["created_at"])

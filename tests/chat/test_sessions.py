@@ -59,7 +59,9 @@ async def test_create_session_returns_the_stored_document(client: AsyncClient) -
     response = await client.post("/chat/sessions", json={"title": "  Trip planning  "}, headers=user.headers)
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"_id", "user_id", "title", "message_count", "last_message_at", "created_at", "updated_at"}
+    assert set(body) == {
+        "_id", "user_id", "title", "name", "platform", "metadata", "message_count", "last_message_at", "created_at", "updated_at"
+    }  # fmt: skip
     assert body["title"] == "Trip planning"
     assert body["user_id"] == user.id
     assert body["message_count"] == 0 and body["last_message_at"] is None
