@@ -85,10 +85,12 @@ async def post_message(
     return message
 
 
-async def all_pages(client: AsyncClient, user: TestUser, path: str, limit: int = 50) -> list[dict[str, Any]]:
+async def all_pages(
+    client: AsyncClient, user: TestUser, path: str, limit: int = 50, **filters: Any
+) -> list[dict[str, Any]]:
     """Every item of a paged list, following next_cursor to the end, in the order served."""
     items: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"limit": limit}
+    params: dict[str, Any] = {"limit": limit, **filters}
     while True:
         response = await client.get(path, params=params, headers=user.headers)
         assert response.status_code == 200, response.text

@@ -1,0 +1,167 @@
+"""Rich messages, batch append and forward reads: what an agent runner needs to keep a turn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+from httpx import AsyncClient
+from pymongo import monitoring
+from pymongo.asynchronous.database import AsyncDatabase
+
+from app.core.db import MESSAGES, SESSIONS, Document
+from tests.conftest import StartApp
+from tests.factories import all_pages, make_session, make_user, post_message
+
+TOOL_CALL = {
+    "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Lisbon"}'}}
+    ],
+    "model": "gpt-x",
+    "usage": {"prompt_tokens": 12, "completion_tokens": 7},
+}
+
+
+async def test_messages_carry_metadata_and_tool_turns(client: AsyncClient) -> None:
+    user = await make_user(client)
+    session = await make_session(client, user)
+    path = f"/chat/sessions/{session['_id']}/messages"
+    call = await client.post(path, json={"role": "assistant", "content": "", "metadata": TOOL_CALL}, headers=user.headers)
+    assert call.status_code == 201, call.text
+    assert call.json()["content"] == "" and call.json()["metadata"] == TOOL_CALL
+    result = {"role": "tool", "content": '{"temp": 21}', "metadata": {"tool_call_id": "call_1", "name": "get_weather"}}
+    assert (await client.post(path, json=result, headers=user.headers)).json()["metadata"]["tool_call_id"] == "call_1"
+
+    empty_not_allowed = [
+        {"role": "assistant", "content": ""},
+        {"role": "assistant", "content": "  ", "metadata": {}},
+        {"role": "user", "content": "", "metadata": {"a": 1}},
+        {"role": "tool", "content": "", "metadata": {"tool_call_id": "x"}},
+        {"role": "assistant", "content": "", "metadata": {"a.b": 1}},
+    ]
+    for body in empty_not_allowed:
+        assert (await client.post(path, json=body, headers=user.headers)).status_code == 422, body
+
+
+async def test_batch_is_stored_in_order_with_consecutive_seqs(client: AsyncClient) -> None:
+    user = await make_user(client)
+    session = await make_session(client, user)
+    await post_message(client, user, session["_id"], "before")
+    turn = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": "", "metadata": TOOL_CALL},
+        {"role": "tool", "content": "21C", "metadata": {"tool_call_id": "call_1"}},
+        {"role": "assistant", "content": "It is **21°C**."},
+    ]
+    response = await client.post(
+        f"/chat/sessions/{session['_id']}/messages/batch", json={"messages": turn}, headers=user.headers
+    )
+    assert response.status_code == 201, response.text
+    items = response.json()["items"]
+    assert [m["seq"] for m in items] == [2, 3, 4, 5]
+    assert [(m["role"], m["content"], m["metadata"]) for m in items] == [
+        (t["role"], t["content"], t.get("metadata", {})) for t in turn
+    ]
+    assert len({m["created_at"] for m in items}) == 1
+    stored = await all_pages(client, user, f"/chat/sessions/{session['_id']}/messages")
+    assert stored[1:] == items
+    updated = (await client.get(f"/chat/sessions/{session['_id']}", headers=user.headers)).json()
+    assert updated["message_count"] == 5 and updated["last_message_at"] == items[-1]["created_at"]
+
+
+async def test_an_invalid_message_fails_the_whole_batch(client: AsyncClient, db: AsyncDatabase[Document]) -> None:
+    user = await make_user(client)
+    session = await make_session(client, user)
+    path = f"/chat/sessions/{session['_id']}/messages/batch"
+    messages: list[dict[str, Any]] = [{"content": f"m{i}"} for i in range(5)]
+    messages[3] = {"content": "   "}
+    response = await client.post(path, json={"messages": messages}, headers=user.headers)
+    assert response.status_code == 422
+    assert any(error["loc"][:3] == ["body", "messages", 3] for error in response.json()["detail"]), response.text
+    for bad in ({"messages": []}, {"messages": [{"content": "x"}] * 101}, {}, {"messages": "x"}):
+        assert (await client.post(path, json=bad, headers=user.headers)).status_code == 422
+    assert await db[MESSAGES].count_documents({"session_id": ObjectId(session["_id"])}) == 0
+    stored = await db[SESSIONS].find_one({"_id": ObjectId(session["_id"])})
+    assert stored is not None and stored["message_count"] == 0
+
+    stranger = await make_user(client)
+    foreign = await client.post(path, json={"messages": [{"content": "x"}]}, headers=stranger.headers)
+    assert foreign.status_code == 404
+    assert (await client.post(path, json={"messages": [{"content": "x"}] * 100}, headers=user.headers)).status_code == 201
+
+
+class _CommandCounter(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name not in {"hello", "isMaster", "ping", "endSessions"}:
+            self.commands.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_batch_costs_the_commands_of_one_message(client: AsyncClient, start_app: StartApp) -> None:
+    """Read the session, move its counters, insert all, read all back, commit: per request,
+    not per message."""
+    user = await make_user(client)
+    session = await make_session(client, user)
+    counter = _CommandCounter()
+    monitoring.register(counter)  # applies to clients created from now on: the second app's
+    try:
+        monitored = await start_app()
+    finally:
+        monitoring._LISTENERS.command_listeners.remove(counter)  # noqa: SLF001 - no public unregister
+    path = f"/chat/sessions/{session['_id']}/messages"
+    for body, url in (({"content": "one"}, path), ({"messages": [{"content": "m"}] * 100}, path + "/batch")):
+        counter.commands.clear()
+        assert (await monitored.post(url, json=body, headers=user.headers)).status_code == 201
+        assert sorted(counter.commands) == sorted(["find", "update", "insert", "find", "commitTransaction"]), url
+
+
+async def test_forward_reads_return_what_is_new(client: AsyncClient) -> None:
+    user = await make_user(client)
+    session = await make_session(client, user)
+    path = f"/chat/sessions/{session['_id']}/messages"
+    await client.post(path + "/batch", json={"messages": [{"content": f"m{i}"} for i in range(1, 8)]}, headers=user.headers)
+
+    page = (await client.get(path, params={"after_seq": 2, "limit": 3}, headers=user.headers)).json()
+    assert [m["seq"] for m in page["items"]] == [3, 4, 5] and page["next_cursor"]
+    rest = (await client.get(path, params={"cursor": page["next_cursor"], "limit": 3}, headers=user.headers)).json()
+    assert [m["seq"] for m in rest["items"]] == [6, 7] and rest["next_cursor"] is None
+    caught_up = (await client.get(path, params={"after_seq": 7}, headers=user.headers)).json()
+    assert caught_up == {"items": [], "next_cursor": None}
+    await post_message(client, user, session["_id"], "m8")
+    new = (await client.get(path, params={"after_seq": 7}, headers=user.headers)).json()
+    assert [m["content"] for m in new["items"]] == ["m8"]
+    everything = (await client.get(path, params={"after_seq": 0, "limit": 1000}, headers=user.headers)).json()
+    assert [m["seq"] for m in everything["items"]] == list(range(1, 9))
+
+    for params in ({"after_seq": -1}, {"limit": 1001}, {"after_seq": "x"}):
+        assert (await client.get(path, params=params, headers=user.headers)).status_code == 422, params
+    both = await client.get(path, params={"after_seq": 1, "cursor": page["next_cursor"]}, headers=user.headers)
+    assert both.status_code == 400
+
+
+async def test_a_forward_cursor_cannot_be_used_on_another_session(client: AsyncClient) -> None:
+    user = await make_user(client)
+    first, second = await make_session(client, user), await make_session(client, user)
+    for session in (first, second):
+        await client.post(
+            f"/chat/sessions/{session['_id']}/messages/batch",
+            json={"messages": [{"content": "x"}] * 3},
+            headers=user.headers,
+        )
+    page = (
+        await client.get(
+            f"/chat/sessions/{first['_id']}/messages", params={"after_seq": 0, "limit": 1}, headers=user.headers
+        )
+    ).json()
+    other = await client.get(
+        f"/chat/sessions/{second['_id']}/messages", params={"cursor": page["next_cursor"]}, headers=user.headers
+    )
+    assert other.status_code == 400
