@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from bson import ObjectId
 from httpx import AsyncClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.core.db import SESSIONS, Document
 from app.core.types import utc_now
-from tests.chat.test_sessions import read_strategy  # noqa: F401 - a fixture
 from tests.explain import assert_uses_index
 from tests.factories import all_pages, make_session, make_user
 
@@ -101,7 +101,9 @@ async def test_metadata_is_returned_exactly_as_sent(client: AsyncClient) -> None
         "unicode": "héllo ✓",
         "empty": {},
     }
-    session = (await client.post("/chat/sessions", json={"title": "t", "metadata": metadata}, headers=user.headers)).json()
+    session = (
+        await client.post("/chat/sessions", json={"title": "t", "metadata": metadata}, headers=user.headers)
+    ).json()
     raw = (await client.get(f"/chat/sessions/{session['_id']}", headers=user.headers)).text
     assert '"metadata":{"z":1,"a":1.0,"m":2.5,' in raw.replace(" ", ""), "key order and number types kept"
     assert (await client.get(f"/chat/sessions/{session['_id']}", headers=user.headers)).json()["metadata"] == metadata
@@ -137,9 +139,8 @@ async def test_concurrent_get_or_create_yields_one_session(client: AsyncClient) 
     assert len(listed) == 1
 
 
-async def test_find_by_name_and_filter_by_platform(
-    client: AsyncClient, db: AsyncDatabase[Document], read_strategy: str
-) -> None:
+@pytest.mark.usefixtures("read_strategy")
+async def test_find_by_name_and_filter_by_platform(client: AsyncClient, db: AsyncDatabase[Document]) -> None:
     user = await make_user(client)
     other = await make_user(client)
     await client.post("/chat/sessions", json=AGENT_SESSION, headers=other.headers)
@@ -176,7 +177,9 @@ async def test_patch_title_name_and_metadata_merge(client: AsyncClient) -> None:
     path = f"/chat/sessions/{session['_id']}"
 
     patched = await client.patch(
-        path, json={"title": "New", "metadata": {"run": {"model": "m2", "tokens": 5}, "drop": None}}, headers=user.headers
+        path,
+        json={"title": "New", "metadata": {"run": {"model": "m2", "tokens": 5}, "drop": None}},
+        headers=user.headers,
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["title"] == "New"
@@ -207,6 +210,8 @@ async def test_concurrent_metadata_patches_all_land(client: AsyncClient) -> None
     user = await make_user(client)
     session = await make_session(client, user)
     path = f"/chat/sessions/{session['_id']}"
-    await asyncio.gather(*(client.patch(path, json={"metadata": {f"k{i}": i}}, headers=user.headers) for i in range(20)))
+    await asyncio.gather(
+        *(client.patch(path, json={"metadata": {f"k{i}": i}}, headers=user.headers) for i in range(20))
+    )
     stored = (await client.get(path, headers=user.headers)).json()
     assert sorted(stored["metadata"].items()) == sorted({f"k{i}": i for i in range(20)}.items()), "no patch lost"

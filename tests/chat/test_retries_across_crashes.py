@@ -73,7 +73,10 @@ def test_keyed_posts_interrupted_by_sigkill_are_stored_exactly_once_after_retrie
 
     restarted = ServerProcess(data_dir).start()
     try:
-        with httpx.Client(base_url=restarted.base_url, headers=headers, timeout=30) as http, ThreadPoolExecutor(16) as pool:
+        with (
+            httpx.Client(base_url=restarted.base_url, headers=headers, timeout=30) as http,
+            ThreadPoolExecutor(16) as pool,
+        ):
             answers = list(pool.map(lambda c: _post_until_answered(http, path, c, keys[c]), keys))
             assert Counter(a.status_code for a in answers) == {201: KEYED_POSTS}
             replayed = {c for c, a in zip(keys, answers, strict=True) if a.headers.get("Idempotent-Replayed")}

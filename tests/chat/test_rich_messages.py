@@ -26,7 +26,9 @@ async def test_messages_carry_metadata_and_tool_turns(client: AsyncClient) -> No
     user = await make_user(client)
     session = await make_session(client, user)
     path = f"/chat/sessions/{session['_id']}/messages"
-    call = await client.post(path, json={"role": "assistant", "content": "", "metadata": TOOL_CALL}, headers=user.headers)
+    call = await client.post(
+        path, json={"role": "assistant", "content": "", "metadata": TOOL_CALL}, headers=user.headers
+    )
     assert call.status_code == 201, call.text
     assert call.json()["content"] == "" and call.json()["metadata"] == TOOL_CALL
     result = {"role": "tool", "content": '{"temp": 21}', "metadata": {"tool_call_id": "call_1", "name": "get_weather"}}
@@ -87,7 +89,9 @@ async def test_an_invalid_message_fails_the_whole_batch(client: AsyncClient, db:
     stranger = await make_user(client)
     foreign = await client.post(path, json={"messages": [{"content": "x"}]}, headers=stranger.headers)
     assert foreign.status_code == 404
-    assert (await client.post(path, json={"messages": [{"content": "x"}] * 100}, headers=user.headers)).status_code == 201
+    assert (
+        await client.post(path, json={"messages": [{"content": "x"}] * 100}, headers=user.headers)
+    ).status_code == 201
 
 
 class _CommandCounter(monitoring.CommandListener):
@@ -127,7 +131,9 @@ async def test_forward_reads_return_what_is_new(client: AsyncClient) -> None:
     user = await make_user(client)
     session = await make_session(client, user)
     path = f"/chat/sessions/{session['_id']}/messages"
-    await client.post(path + "/batch", json={"messages": [{"content": f"m{i}"} for i in range(1, 8)]}, headers=user.headers)
+    await client.post(
+        path + "/batch", json={"messages": [{"content": f"m{i}"} for i in range(1, 8)]}, headers=user.headers
+    )
 
     page = (await client.get(path, params={"after_seq": 2, "limit": 3}, headers=user.headers)).json()
     assert [m["seq"] for m in page["items"]] == [3, 4, 5] and page["next_cursor"]

@@ -65,7 +65,9 @@ async def test_the_same_key_for_another_request_is_422(client: AsyncClient, db: 
 
     other = await make_user(client)  # keys are per user
     theirs = await make_session(client, other)
-    response = await client.post(f"/chat/sessions/{theirs['_id']}/messages", json={"content": "x"}, headers=keyed(other, "k"))
+    response = await client.post(
+        f"/chat/sessions/{theirs['_id']}/messages", json={"content": "x"}, headers=keyed(other, "k")
+    )
     assert response.status_code == 201 and "Idempotent-Replayed" not in response.headers
 
 
