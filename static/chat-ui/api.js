@@ -240,8 +240,8 @@ scheduleRefresh();
 export const api = {
   register: (username, password) => request("POST", "/auths/register", { json: { username, password }, auth: false }),
   me: () => request("GET", "/auths/me"),
-  listSessions: (limit, cursor) => request("GET", "/chat/sessions", { query: { limit, cursor } }),
-  createSession: (title) => request("POST", "/chat/sessions", { json: { title } }),
+  listSessions: (limit, cursor, platform) => request("GET", "/chat/sessions", { query: { limit, cursor, platform } }),
+  createSession: (title) => request("POST", "/chat/sessions", { json: { title, platform: "web" } }),
   getSession: (id) => request("GET", `/chat/sessions/${encodeURIComponent(id)}`),
   renameSession: (id, title) => request("PATCH", `/chat/sessions/${encodeURIComponent(id)}`, { json: { title } }),
   deleteSession: (id) => request("DELETE", `/chat/sessions/${encodeURIComponent(id)}`),

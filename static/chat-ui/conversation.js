@@ -3,11 +3,40 @@
 
 import { ApiError, api } from "./api.js";
 import { loadDraft, saveDraft } from "./drafts.js";
+import { renderMarkdown } from "./markdown.js";
 import { el, linkify, timeElement } from "./text.js";
 
 const PAGE_SIZE = 40;
 const LOAD_MARGIN_PX = 120;
 const ROLE_LABELS = { user: "You", assistant: "Assistant", system: "System", tool: "Tool" };
+
+const SUMMARY_CHARS = 60;
+
+/** "Tool · get_weather: {"temp": 21}": what a collapsed tool or system message shows. */
+function compactLabel(role, content, metadata) {
+  const name = typeof metadata.name === "string" ? ` · ${metadata.name}` : "";
+  const firstLine = content.split("\n", 1)[0];
+  const preview = firstLine.length > SUMMARY_CHARS ? `${firstLine.slice(0, SUMMARY_CHARS)}…` : firstLine;
+  return `${ROLE_LABELS[role]}${name}${preview ? `: ${preview}` : ""}`;
+}
+
+/** The tool calls an assistant turn made (OpenAI's shape: metadata.tool_calls[].function). */
+function toolCallsLine(metadata) {
+  if (!Array.isArray(metadata.tool_calls) || metadata.tool_calls.length === 0) return null;
+  const names = metadata.tool_calls.map((call) => (call && call.function && call.function.name) || (call && call.name) || "tool");
+  return el("p", { className: "tool-calls", text: `Calls ${names.join(", ")}` });
+}
+
+/** The metadata as formatted JSON, collapsed. */
+function metadataDetails(metadata) {
+  if (Object.keys(metadata).length === 0) return null;
+  return el(
+    "details",
+    { className: "message-metadata" },
+    el("summary", { text: "Metadata" }),
+    el("pre", { text: JSON.stringify(metadata, null, 2) }),
+  );
+}
 
 export function createConversation({ getUserId, onSent }) {
   const section = document.getElementById("conversation");
@@ -32,18 +61,32 @@ export function createConversation({ getUserId, onSent }) {
 
   function messageItem(message) {
     const role = ROLE_LABELS[message.role] ? message.role : "assistant";
-    const text = el("div", { className: "message-text" });
-    text.append(linkify(message.content));
-    const bubble = el(
-      "div",
-      { className: "bubble" },
-      el("p", { className: role === "user" ? "message-role visually-hidden" : "message-role", text: ROLE_LABELS[role] }),
-      text,
-    );
+    const metadata = message.metadata && typeof message.metadata === "object" ? message.metadata : {};
+    const text = el("div", { className: role === "assistant" ? "message-text markdown" : "message-text" });
+    // Only assistant text is Markdown (sanitized); what people, tools and systems wrote stays text.
+    text.append(role === "assistant" ? renderMarkdown(message.content) : linkify(message.content));
+    const calls = toolCallsLine(metadata);
+    const parts = [text.childNodes.length || !calls ? text : null, calls, metadataDetails(metadata)];
+    let body;
+    if (role === "tool" || role === "system") {
+      body = el(
+        "details",
+        { className: "bubble bubble-compact" },
+        el("summary", { className: "message-role", text: compactLabel(role, message.content, metadata) }),
+        ...parts,
+      );
+    } else {
+      body = el(
+        "div",
+        { className: "bubble" },
+        el("p", { className: role === "user" ? "message-role visually-hidden" : "message-role", text: ROLE_LABELS[role] }),
+        ...parts,
+      );
+    }
     return el(
       "li",
       { className: `message message-${role}`, dataset: { id: message._id, seq: message.seq } },
-      bubble,
+      body,
       el("p", { className: "message-meta" }, timeElement(message.created_at)),
     );
   }

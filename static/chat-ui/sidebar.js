@@ -15,6 +15,7 @@ export function createSidebar() {
   const list = document.getElementById("session-list");
   const empty = document.getElementById("sessions-empty");
   const status = document.getElementById("sessions-status");
+  const filter = document.getElementById("platform-filter");
 
   let sessions = new Map();
   let cursor = null;
@@ -22,12 +23,14 @@ export function createSidebar() {
   let loading = false;
   let activeId = null;
   let generation = 0;
+  let platform = null;
 
   function item(session) {
     const count = session.message_count;
     const meta = el(
       "span",
       { className: "session-meta" },
+      el("span", { className: "platform-badge", title: `Platform: ${session.platform}`, text: session.platform }),
       timeElement(activity(session), { short: true }),
       ` · ${count} ${count === 1 ? "message" : "messages"}`,
     );
@@ -40,7 +43,14 @@ export function createSidebar() {
     return el("li", { dataset: { id: session._id } }, link);
   }
 
+  /** Every platform seen becomes a filter choice. */
+  function offerPlatform(name) {
+    if (!name || [...filter.options].some((option) => option.value === name)) return;
+    filter.append(el("option", { value: name, text: name }));
+  }
+
   function render() {
+    for (const session of sessions.values()) offerPlatform(session.platform);
     list.replaceChildren(...[...sessions.values()].map(item));
     empty.hidden = !(exhausted && sessions.size === 0);
   }
@@ -55,7 +65,7 @@ export function createSidebar() {
     const mine = generation;
     status.textContent = sessions.size ? "Loading more chats…" : "Loading chats…";
     try {
-      const page = await api.listSessions(PAGE_SIZE, cursor);
+      const page = await api.listSessions(PAGE_SIZE, cursor, platform);
       if (mine !== generation) return;
       for (const session of page.items) {
         if (!sessions.has(session._id)) sessions.set(session._id, session);
@@ -77,7 +87,7 @@ export function createSidebar() {
     if (nearEnd()) loadMore().catch(() => {});
   });
 
-  return {
+  const sidebar = {
     async reset() {
       generation += 1;
       sessions = new Map();
@@ -91,6 +101,10 @@ export function createSidebar() {
     get: (id) => sessions.get(id),
     /** Add or replace a session; `toTop` when it just became the most recently active. */
     upsert(session, { toTop = false } = {}) {
+      if (platform && session.platform !== platform) {
+        offerPlatform(session.platform);
+        return;
+      }
       if (toTop) {
         sessions.delete(session._id);
         sessions = new Map([[session._id, session], ...sessions]);
@@ -116,4 +130,10 @@ export function createSidebar() {
       return Boolean(target);
     },
   };
+
+  filter.addEventListener("change", () => {
+    platform = filter.value || null;
+    sidebar.reset().catch(() => {});
+  });
+  return sidebar;
 }

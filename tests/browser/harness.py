@@ -40,15 +40,20 @@ class Api:
         token: str = response.json()["access_token"]
         return token
 
-    def session(self, user: ApiUser, title: str) -> dict[str, Any]:
-        response = self.http.post("/chat/sessions", json={"title": title}, headers=user.headers)
+    def session(self, user: ApiUser, title: str, **fields: Any) -> dict[str, Any]:
+        """A new session; `fields` may give its platform, name and metadata."""
+        response = self.http.post("/chat/sessions", json={"title": title, **fields}, headers=user.headers)
         assert response.status_code == 201, response.text
         session: dict[str, Any] = response.json()
         return session
 
-    def message(self, user: ApiUser, session_id: str, content: str, role: str = "user") -> dict[str, Any]:
+    def message(
+        self, user: ApiUser, session_id: str, content: str, role: str = "user", metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         response = self.http.post(
-            f"/chat/sessions/{session_id}/messages", json={"content": content, "role": role}, headers=user.headers
+            f"/chat/sessions/{session_id}/messages",
+            json={"content": content, "role": role, "metadata": metadata or {}},
+            headers=user.headers,
         )
         assert response.status_code == 201, response.text
         message: dict[str, Any] = response.json()

@@ -176,22 +176,25 @@ def test_journey_at_375px_dark(make_ui: MakeUI, api: Api) -> None:
 
 
 def test_markup_is_shown_as_text(make_ui: MakeUI, api: Api) -> None:
+    """What people, tools and systems write is text; only assistant messages are Markdown."""
     ui = make_ui(DESKTOP, color_scheme="dark")
     user = api.user()
     session = api.session(user, "<b>Markup</b> title")
     payload = "<img src=x onerror=alert(1)><script>alert(2)</script>"
-    api.message(user, session["_id"], "javascript:alert(3) and <a href='javascript:alert(4)'>click</a>", "assistant")
+    api.message(user, session["_id"], "<a href='javascript:alert(4)'>click</a> <b>bold</b>", "tool")
     api.message(user, session["_id"], "A system note: be nice.", "system")
     ui.goto()
     ui.log_in(user.username, user.password)
     ui.open_chat("<b>Markup</b> title")
     ui.send(payload)
     expect(ui.messages.last).to_have_text(payload)
-    expect(ui.messages.nth(0)).to_have_text("javascript:alert(3) and <a href='javascript:alert(4)'>click</a>")
+    expect(ui.messages.nth(0)).to_have_text("<a href='javascript:alert(4)'>click</a> <b>bold</b>")
     message_list = ui.page.locator("#message-list")
     expect(message_list.locator("img, script, b, a")).to_have_count(0)
-    expect(ui.page.locator(".message-assistant .message-role")).to_have_text("Assistant")
-    expect(ui.page.locator(".message-system .message-role")).to_have_text("System")
+    expect(ui.page.locator(".message-tool .message-role")).to_have_text(
+        "Tool: <a href='javascript:alert(4)'>click</a> <b>bold</b>"
+    )
+    expect(ui.page.locator(".message-system .message-role")).to_have_text("System: A system note: be nice.")
     ui.page.reload()
     expect(ui.messages.last).to_have_text(payload)
     ui.page.wait_for_timeout(300)  # a chance for any injected handler to fire
@@ -366,3 +369,137 @@ def test_keyboard_only(make_ui: MakeUI, api: Api) -> None:
     page.keyboard.press("Escape")
     expect(page.get_by_role("button", name="Rename chat")).to_be_focused()
     expect(page.get_by_role("heading", name="By keyboard", exact=True)).to_be_visible()
+
+
+AGENT_REPLY = """## Weather in Lisbon
+
+It is **21 °C** and sunny. Sources:
+
+- [IPMA](https://www.ipma.pt/)
+- [Met Office](https://www.metoffice.gov.uk/)
+
+| day | max |
+|---|---|
+| today | 21 |
+| tomorrow | 23 |
+
+```python
+def forecast(city: str) -> int:
+    return 21
+```
+"""
+TOOL_CALL = {
+    "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Lisbon"}'}}
+    ],
+    "model": "gpt-x",
+}
+
+
+def _agent_conversation(api: Api) -> tuple[ApiUser, dict[str, Any]]:
+    user = api.user("agent")
+    session = api.session(user, "Agent run", platform="cli", name="cli-40f58fa9", metadata={"session_origin": "cli"})
+    sid = session["_id"]
+    api.message(user, sid, "You are a weather assistant.", "system")
+    api.message(user, sid, "What's the weather in Lisbon?")
+    api.message(user, sid, "", "assistant", metadata=TOOL_CALL)
+    api.message(
+        user, sid, '{"temp_c": 21, "sky": "sunny"}', "tool", metadata={"tool_call_id": "call_1", "name": "get_weather"}
+    )
+    api.message(user, sid, AGENT_REPLY, "assistant", metadata={"model": "gpt-x", "usage": {"total_tokens": 42}})
+    return user, session
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "375px"])
+def test_an_agent_conversation_renders_markdown_tools_and_metadata(
+    make_ui: MakeUI, api: Api, viewport: dict[str, int]
+) -> None:
+    ui = make_ui(viewport)
+    ui.page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    user, _ = _agent_conversation(api)
+    ui.goto()
+    ui.log_in(user.username, user.password)
+    ui.show_chats()
+    expect(ui.chats.locator(".platform-badge")).to_have_text(["cli"])
+    ui.open_chat("Agent run")
+    page = ui.page
+    reply = page.locator(".message-assistant .markdown").last
+    expect(reply.get_by_role("heading", name="Weather in Lisbon")).to_be_visible()
+    expect(reply.locator("strong")).to_have_text("21 °C")
+    expect(reply.locator("table td")).to_have_text(["today", "21", "tomorrow", "23"])
+    link = reply.get_by_role("link", name="IPMA")
+    expect(link).to_have_attribute("target", "_blank")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(reply.locator(".code-head")).to_contain_text("python")
+    expect(page.locator(".tool-calls")).to_have_text("Calls get_weather")
+
+    tool = page.locator(".message-tool details.bubble-compact")
+    expect(tool.locator("summary.message-role")).to_have_text('Tool · get_weather: {"temp_c": 21, "sky": "sunny"}')
+    expect(tool.locator(".message-text")).to_be_hidden()
+    ui.shot("agent conversation")
+    tool.locator("summary.message-role").click()
+    expect(tool.locator(".message-text")).to_be_visible()
+    metadata = page.locator(".message-assistant .message-metadata").last
+    metadata.locator("summary").click()
+    expect(metadata.locator("pre")).to_contain_text('"total_tokens": 42')
+    reply.get_by_role("button", name="Copy").click()
+    expect(reply.get_by_role("button", name="Copied")).to_be_visible()
+    assert "def forecast" in page.evaluate("navigator.clipboard.readText()")
+    ui.shot("tool result, metadata and code copied")
+    if ui.mobile:
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_markdown_in_an_assistant_message_runs_nothing(make_ui: MakeUI, api: Api) -> None:
+    ui = make_ui(DESKTOP)
+    user = api.user()
+    session = api.session(user, "Hostile")
+    hostile = (
+        "<img src=x onerror=\"window.__pwned='img'\">\n\n"
+        "[click me](javascript:window.__pwned='link')\n\n"
+        "<a href=\"javascript:window.__pwned='a'\">raw link</a>\n\n"
+        "<script>window.__pwned='script'</script><iframe src=\"javascript:alert(1)\"></iframe>\n\n"
+        '<p style="position:fixed;inset:0" class="scrim" onclick="window.__pwned=\'p\'">overlay</p>\n\n'
+        "[ok](https://example.org/)"
+    )
+    api.message(user, session["_id"], hostile, "assistant")
+    ui.goto()
+    ui.log_in(user.username, user.password)
+    ui.open_chat("Hostile")
+    reply = ui.page.locator(".message-assistant .markdown")
+    expect(reply.get_by_role("link", name="ok")).to_have_attribute("href", "https://example.org/")
+    expect(reply.locator("img, script, iframe, [onerror], [onclick], [style], [class]")).to_have_count(0)
+    assert (
+        ui.page.evaluate(
+            "[...document.querySelectorAll('#message-list a')].filter(a => a.href.startsWith('javascript')).length"
+        )
+        == 0
+    )
+    reply.get_by_text("click me").click()
+    reply.get_by_text("raw link").click()
+    reply.get_by_text("overlay").click()
+    ui.page.wait_for_timeout(300)  # a chance for anything injected to run
+    assert ui.page.evaluate("window.__pwned") is None
+    ui.shot("hostile markdown, inert")
+
+
+def test_sessions_show_their_platform_and_can_be_filtered(make_ui: MakeUI, api: Api) -> None:
+    ui = make_ui(DESKTOP)
+    user = api.user()
+    api.session(user, "From the terminal", platform="cli")
+    api.session(user, "From a script")
+    api.session(user, "From a bot", platform="slack-bot")
+    ui.goto()
+    ui.log_in(user.username, user.password)
+    ui.new_chat("From the browser")
+    titles = ui.chats.locator(".session-title")
+    expect(titles).to_have_text(["From the browser", "From a bot", "From a script", "From the terminal"])
+    expect(ui.chats.locator(".platform-badge")).to_have_text(["web", "slack-bot", "api", "cli"])
+    filter_box = ui.page.get_by_label("Show")
+    filter_box.select_option("cli")
+    expect(titles).to_have_text(["From the terminal"])
+    filter_box.select_option("slack-bot")
+    expect(titles).to_have_text(["From a bot"])
+    ui.shot("filtered by platform")
+    filter_box.select_option("")
+    expect(titles).to_have_count(4)

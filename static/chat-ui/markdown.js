@@ -1,0 +1,77 @@
+// Assistant messages as Markdown: marked renders it with raw HTML shown as text (as the big chat
+// apps do), DOMPurify then removes anything that could still run (javascript: URLs from Markdown
+// links, for one), and the result is appended as DOM nodes. Links open in a new tab without
+// access to this one; code blocks get a copy button; wide tables scroll.
+
+import { marked } from "./vendor/marked.esm.js";
+import DOMPurify from "./vendor/purify.es.js";
+import { el } from "./text.js";
+
+const SANITIZE = {
+  RETURN_DOM_FRAGMENT: true,
+  USE_PROFILES: { html: true },
+  // Images would load from other origins (the CSP refuses them); forms and styles have no place here.
+  FORBID_TAGS: ["img", "style", "form", "input", "button", "textarea", "select", "iframe", "video", "audio"],
+  FORBID_ATTR: ["style", "id"],
+  ALLOWED_URI_REGEXP: /^(?:https?:|mailto:)/i,
+};
+
+const LANGUAGE_CLASS = /^language-[\w-]{1,32}$/;
+
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+const escapeHtml = (text) => text.replace(/[&<>"']/g, (char) => ESCAPES[char]);
+
+marked.use({
+  gfm: true,
+  breaks: true,
+  renderer: {
+    html: ({ text }) => escapeHtml(text),
+  },
+});
+
+DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+  // Classes would let a message dress itself in the page's own styles; a code language may stay.
+  if (node.hasAttribute("class") && !(node.tagName === "CODE" && LANGUAGE_CLASS.test(node.getAttribute("class")))) {
+    node.removeAttribute("class");
+  }
+  if (node.tagName === "A" && node.hasAttribute("href")) {
+    node.setAttribute("target", "_blank");
+    node.setAttribute("rel", "noopener noreferrer");
+  }
+});
+
+function copyButton(code) {
+  const button = el("button", { type: "button", className: "copy-button", text: "Copy" });
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(code.textContent);
+      button.textContent = "Copied";
+    } catch {
+      button.textContent = "Copy failed";
+    }
+    setTimeout(() => {
+      button.textContent = "Copy";
+    }, 1500);
+  });
+  return button;
+}
+
+/** A fragment with `content` rendered as sanitized Markdown. */
+export function renderMarkdown(content) {
+  const html = marked.parse(content, { async: false }).trim();
+  const fragment = DOMPurify.sanitize(html, SANITIZE);
+  for (const pre of fragment.querySelectorAll("pre")) {
+    const code = pre.querySelector("code") || pre;
+    const language = /language-([\w-]+)/.exec(code.getAttribute("class") || "");
+    const label = el("span", { text: language ? language[1] : "code" });
+    const block = el("div", { className: "code-block" }, el("div", { className: "code-head" }, label, copyButton(code)));
+    pre.replaceWith(block);
+    block.append(pre);
+  }
+  for (const table of fragment.querySelectorAll("table")) {
+    const scroll = el("div", { className: "table-scroll" });
+    table.replaceWith(scroll);
+    scroll.append(table);
+  }
+  return fragment;
+}
