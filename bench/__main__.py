@@ -24,7 +24,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from app.core.db import MESSAGES, SESSIONS, USERS
-from bench import direct, probe, report
+from bench import direct, probe, programs, report
 from tests.server_process import ServerProcess
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -36,9 +36,19 @@ GROWTH_SESSIONS = (10, 10_000)
 PASSWORD = "bench-password-123"
 
 
-def load(url: str, method: str, targets: list[dict[str, str]], concurrency: int, seconds: float) -> dict[str, Any]:
+def load(
+    url: str,
+    method: str,
+    targets: list[dict[str, str]],
+    concurrency: int,
+    seconds: float,
+    body: Any = None,
+    keyed: bool = False,
+) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.load", "--url", url, "--method", method, "--targets", json.dumps(targets)]
     command += ["--concurrency", str(concurrency), "--seconds", str(seconds)]
+    command += ["--body", json.dumps(body)] if body is not None else []
+    command += ["--keyed"] if keyed else []
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     result: dict[str, Any] = json.loads(output)
     return result
@@ -124,6 +134,11 @@ def run(url: str, uri: str, db_name: str, work: Path) -> dict[str, Any]:
         if name in endpoints:
             endpoints[name]["db_commands"] = entry
 
+    agents = programs.measure(http, url, uri, db_name, load, make_user)
+    for name, entry in counts.items():
+        if name in agents["operations"]:
+            agents["operations"][name]["db_commands"] = entry
+
     growth = measure_growth(http, url, uri, db_name)
     with MongoClient(uri) as client:
         version = client.server_info().get("version", "unknown")
@@ -134,6 +149,7 @@ def run(url: str, uri: str, db_name: str, work: Path) -> dict[str, Any]:
         "direct": direct_results,
         "api_raw_ratio": ratios,
         "collscans": collscans,
+        "programs": agents,
         "growth": growth,
         "machine": {
             "cpu_count": os.cpu_count(),

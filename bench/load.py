@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import time
@@ -39,6 +40,10 @@ class Connection:
         return cls(reader, writer)
 
     async def request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> int:
+        status, _ = await self.request_body(method, path, headers, body)
+        return status
+
+    async def request_body(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         lines = [f"{method} {path} HTTP/1.1", "Host: bench", f"Content-Length: {len(body)}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
@@ -50,19 +55,31 @@ class Connection:
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 length = int(value)
-        await self.reader.readexactly(length)
-        return status
+        return status, await self.reader.readexactly(length)
 
     async def close(self) -> None:
         self.writer.close()
         await self.writer.wait_closed()
 
 
-async def run(url: str, method: str, targets: list[dict[str, str]], concurrency: int, seconds: float) -> dict[str, Any]:
+DEFAULT_BODY = {"content": "benchmark message", "role": "user"}
+
+
+async def run(
+    url: str,
+    method: str,
+    targets: list[dict[str, str]],
+    concurrency: int,
+    seconds: float,
+    body_json: Any = None,
+    keyed: bool = False,
+) -> dict[str, Any]:
+    """`keyed`: each request sends a new Idempotency-Key, as a careful client does."""
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
-    body = json.dumps({"content": "benchmark message", "role": "user"}).encode() if method == "POST" else b""
+    body = json.dumps(body_json or DEFAULT_BODY).encode() if method in ("POST", "PATCH") else b""
+    keys = itertools.count()
 
     async def worker(index: int) -> None:
         nonlocal errors
@@ -73,6 +90,8 @@ async def run(url: str, method: str, targets: list[dict[str, str]], concurrency:
         connection = await Connection.open(url)
         try:
             while time.perf_counter() < deadline:
+                if keyed:
+                    headers["Idempotency-Key"] = f"bench-{index}-{next(keys)}-{time.time_ns()}"
                 started = time.perf_counter()
                 status = await connection.request(method, target["path"], headers, body)
                 if status >= 400:
@@ -94,8 +113,12 @@ def main() -> None:
     parser.add_argument("--targets", required=True, help="JSON list of {path, token}")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--body", help="JSON body for POST and PATCH (default: one message)")
+    parser.add_argument("--keyed", action="store_true", help="a new Idempotency-Key per request")
     args = parser.parse_args()
-    result = asyncio.run(run(args.url, args.method, json.loads(args.targets), args.concurrency, args.seconds))
+    body = json.loads(args.body) if args.body else None
+    targets = json.loads(args.targets)
+    result = asyncio.run(run(args.url, args.method, targets, args.concurrency, args.seconds, body, args.keyed))
     print(json.dumps(result))
 
 

@@ -55,8 +55,21 @@ async def probe(uri: str, data_dir: Path) -> tuple[dict[str, dict[str, Any]], li
         session_id = (await http.post("/chat/sessions", json={"title": "probe"}, headers=headers)).json()["_id"]
         for _ in range(3):
             await http.post(f"/chat/sessions/{session_id}/messages", json={"content": "warm"}, headers=headers)
-        requests = {
-            "send_message": ("POST", f"/chat/sessions/{session_id}/messages", {"content": "probe"}),
+        messages = f"/chat/sessions/{session_id}/messages"
+        batch = {"messages": [{"content": f"m{i}", "metadata": {"i": i}} for i in range(20)]}
+        requests: dict[str, tuple[str, str, Any] | tuple[str, str, Any, dict[str, str]]] = {
+            "send_message": ("POST", messages, {"content": "probe"}),
+            # What programs use (issue "Programs as clients"):
+            "send_message_keyed": ("POST", messages, {"content": "keyed"}, {"Idempotency-Key": "probe-1"}),
+            "send_message_replayed": ("POST", messages, {"content": "keyed"}, {"Idempotency-Key": "probe-1"}),
+            "send_batch_20": ("POST", messages + "/batch", batch),
+            "send_batch_20_keyed": ("POST", messages + "/batch", batch, {"Idempotency-Key": "probe-2"}),
+            "read_forward_1000": ("GET", messages + "?after_seq=0&limit=1000", None),
+            "create_named_session": ("POST", "/chat/sessions", {"name": "probe-agent", "platform": "cli"}),
+            "get_or_create_existing": ("POST", "/chat/sessions", {"name": "probe-agent", "platform": "cli"}),
+            "find_session_by_name": ("GET", "/chat/sessions?name=probe-agent", None),
+            "list_sessions_by_platform": ("GET", "/chat/sessions?platform=cli", None),
+            "patch_metadata": ("PATCH", f"/chat/sessions/{session_id}", {"metadata": {"run": {"id": 1}}}),
             "list_messages": ("GET", f"/chat/sessions/{session_id}/messages", None),
             "list_sessions": ("GET", "/chat/sessions", None),
             "me": ("GET", "/auths/me", None),
@@ -70,10 +83,10 @@ async def probe(uri: str, data_dir: Path) -> tuple[dict[str, dict[str, Any]], li
         }
         counts: dict[str, dict[str, Any]] = {}
         queries: list[tuple[str, dict[str, Any]]] = []
-        for name, (method, path, body) in requests.items():
+        for name, (method, path, body, *extra) in requests.items():
             recorder.commands.clear()
             recorder.recording = True
-            response = await http.request(method, path, json=body, headers=headers)
+            response = await http.request(method, path, json=body, headers=headers | (extra[0] if extra else {}))
             recorder.recording = False
             assert response.status_code < 400, (name, response.text)
             names = [command for command, _ in recorder.commands]
