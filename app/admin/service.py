@@ -15,6 +15,7 @@ from app.auth.revocation import RevocationCache
 from app.auth.schemas import Role
 from app.chat import repository as chat
 from app.chat.schemas import Page
+from app.core import idempotency
 from app.core.config import Settings
 from app.core.cursors import CursorCodec
 from app.core.db import Database, Document
@@ -130,6 +131,7 @@ async def delete_user(
     session_ids = await chat.user_session_ids(database.db, user_id)
     await chat.delete_user_sessions(database.db, user_id)
     await chat.delete_messages_of_sessions(database.db, session_ids)
+    await idempotency.forget_user(database.db, user_id)
 
 
 async def stats(database: Database) -> StatsOut:

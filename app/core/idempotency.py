@@ -212,3 +212,8 @@ async def _release(db: AsyncDatabase[Document], record_id: ObjectId) -> None:
     effort: a record left behind (database down) stops mattering when its lease runs out."""
     with contextlib.suppress(PyMongoError):
         await db[IDEMPOTENCY_KEYS].delete_one({"_id": record_id})
+
+
+async def forget_user(db: AsyncDatabase[Document], user_id: ObjectId) -> None:
+    """Delete a user's records (their stored responses hold what they wrote)."""
+    await db[IDEMPOTENCY_KEYS].delete_many({"user_id": user_id})

@@ -6,7 +6,7 @@ from bson import ObjectId
 from httpx import AsyncClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from app.core.db import API_KEYS, MESSAGES, REFRESH_TOKENS, SESSIONS, USERS, Document
+from app.core.db import API_KEYS, IDEMPOTENCY_KEYS, MESSAGES, REFRESH_TOKENS, SESSIONS, USERS, Document
 from tests.factories import all_pages, login_tokens, make_admin, make_session, make_user, post_message
 
 ADMIN_CALLS = [
@@ -121,6 +121,10 @@ async def test_delete_removes_the_user_with_sessions_messages_and_keys(
     for index in range(3):
         session = await make_session(client, user, f"s{index}")
         await post_message(client, user, session["_id"])
+    keyed = {**user.headers, "Idempotency-Key": "k1"}
+    assert (
+        await client.post(f"/chat/sessions/{session['_id']}/messages", json={"content": "x"}, headers=keyed)
+    ).status_code == 201
     kept = await make_session(client, bystander)
     await post_message(client, bystander, kept["_id"])
     key = (await client.post("/auths/api-keys", json={"name": "k", "scopes": ["read"]}, headers=user.headers)).json()
@@ -132,6 +136,7 @@ async def test_delete_removes_the_user_with_sessions_messages_and_keys(
     assert await db[MESSAGES].count_documents({"user_id": owner}) == 0
     assert await db[API_KEYS].count_documents({"user_id": owner}) == 0
     assert await db[REFRESH_TOKENS].count_documents({"user_id": owner}) == 0
+    assert await db[IDEMPOTENCY_KEYS].count_documents({"user_id": owner}) == 0, "stored responses hold messages"
     assert (await client.get("/auths/me", headers=user.headers)).status_code == 401
     assert (await client.get("/auths/me", headers={"Authorization": f"Bearer {key['key']}"})).status_code == 401
     assert (await client.get(f"/chat/sessions/{kept['_id']}", headers=bystander.headers)).json()["message_count"] == 1
