@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from bson import ObjectId
 from httpx import AsyncClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -57,6 +58,14 @@ async def make_user(client: AsyncClient, username: str | None = None, password: 
     response = await client.post("/auths/register", json={"username": username, "password": password})
     assert response.status_code == 201, response.text
     return TestUser(response.json()["_id"], username, password, await login(client, username, password))
+
+
+def register_over_http(base_url: str, username: str, password: str = DEFAULT_PASSWORD) -> dict[str, str]:
+    """Register and log in against a real server process; the Authorization header."""
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        assert http.post("/auths/register", json={"username": username, "password": password}).status_code == 201
+        tokens = http.post("/auths/login", data={"username": username, "password": password}).json()
+    return bearer(tokens["access_token"])
 
 
 async def make_admin(client: AsyncClient, db: AsyncDatabase[Document], username: str | None = None) -> TestUser:

@@ -11,17 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.factories import DEFAULT_PASSWORD, register_over_http
 from tests.server_process import ServerProcess
 
 WRITER_THREADS = 6
 SESSIONS = 3
-
-
-def _register_and_login(base_url: str, username: str) -> dict[str, str]:
-    with httpx.Client(base_url=base_url, timeout=30) as http:
-        assert http.post("/auths/register", json={"username": username, "password": "durable-pass"}).status_code == 201
-        token = http.post("/auths/login", data={"username": username, "password": "durable-pass"}).json()
-    return {"Authorization": f"Bearer {token['access_token']}"}
 
 
 def _stored_messages(base_url: str, headers: dict[str, str], session_id: str) -> list[dict[str, object]]:
@@ -44,7 +38,7 @@ def data_dir(tmp_path: Path) -> Path:
 def test_sigkill_under_write_load_loses_no_acknowledged_message(data_dir: Path) -> None:
     server = ServerProcess(data_dir).start()
     try:
-        headers = _register_and_login(server.base_url, "crashtest")
+        headers = register_over_http(server.base_url, "crashtest")
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as http:
             session_ids = [http.post("/chat/sessions", json={"title": f"s{i}"}).json()["_id"] for i in range(SESSIONS)]
 
@@ -86,7 +80,7 @@ def test_sigkill_under_write_load_loses_no_acknowledged_message(data_dir: Path) 
 
     restarted = ServerProcess(data_dir).start()
     try:
-        headers = _register_and_login(restarted.base_url, "after_crash") | headers  # old token still valid
+        headers = register_over_http(restarted.base_url, "after_crash") | headers  # old token still valid
         with httpx.Client(base_url=restarted.base_url, headers=headers, timeout=30) as http:
             for session_id in session_ids:
                 stored = _stored_messages(restarted.base_url, headers, session_id)
@@ -103,7 +97,7 @@ def test_sigkill_under_write_load_loses_no_acknowledged_message(data_dir: Path) 
 def test_restart_keeps_users_sessions_messages_and_tokens(data_dir: Path) -> None:
     server = ServerProcess(data_dir).start()
     try:
-        headers = _register_and_login(server.base_url, "restarter")
+        headers = register_over_http(server.base_url, "restarter")
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as http:
             session = http.post("/chat/sessions", json={"title": "keep me"}).json()
             for i in range(5):
@@ -122,7 +116,7 @@ def test_restart_keeps_users_sessions_messages_and_tokens(data_dir: Path) -> Non
             assert [(s["title"], s["message_count"]) for s in sessions] == [("keep me", 5)]
             messages = http.get(f"/chat/sessions/{session['_id']}/messages").json()["items"]
             assert [m["content"] for m in messages] == [f"m{i}" for i in range(5)]
-            login = http.post("/auths/login", data={"username": "restarter", "password": "durable-pass"})
+            login = http.post("/auths/login", data={"username": "restarter", "password": DEFAULT_PASSWORD})
             assert login.status_code == 200
     finally:
         restarted.stop()

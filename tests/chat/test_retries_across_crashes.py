@@ -13,16 +13,10 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import TEST_JWT_SECRET
+from tests.factories import register_over_http
 from tests.server_process import ServerProcess
 
 KEYED_POSTS = 100
-
-
-def _register_and_login(base_url: str, username: str) -> dict[str, str]:
-    with httpx.Client(base_url=base_url, timeout=30) as http:
-        assert http.post("/auths/register", json={"username": username, "password": "retry-pass-1"}).status_code == 201
-        token = http.post("/auths/login", data={"username": username, "password": "retry-pass-1"}).json()
-    return {"Authorization": f"Bearer {token['access_token']}"}
 
 
 def _post_until_answered(http: httpx.Client, path: str, content: str, key: str) -> httpx.Response:
@@ -39,7 +33,7 @@ def test_keyed_posts_interrupted_by_sigkill_are_stored_exactly_once_after_retrie
     data_dir = tmp_path / "data"
     server = ServerProcess(data_dir).start()
     try:
-        headers = _register_and_login(server.base_url, "retrier")
+        headers = register_over_http(server.base_url, "retrier")
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as http:
             session_id = http.post("/chat/sessions", json={"name": "agent-run"}).json()["_id"]
         path = f"/chat/sessions/{session_id}/messages"
@@ -93,7 +87,7 @@ def test_concurrent_get_or_create_across_two_server_processes(tmp_path: Path, mo
     env = {"MONGODB_URI": mongodb_uri, "MONGODB_DB": f"test_{uuid.uuid4().hex[:16]}", "JWT_SECRET": TEST_JWT_SECRET}
     servers = [ServerProcess(tmp_path / f"data{i}", env=env).start() for i in range(2)]
     try:
-        headers = _register_and_login(servers[0].base_url, "racer")
+        headers = register_over_http(servers[0].base_url, "racer")
         body = {"name": "cli-40f58fa9", "platform": "cli", "metadata": {"session_origin": "cli"}}
         barrier = threading.Barrier(50)
 
