@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         read_timeout=settings.body_read_timeout_seconds,
+        total_timeout=settings.request_body_timeout_seconds,
     )
     app.add_middleware(RequestContextMiddleware)
     return app

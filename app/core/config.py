@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.private_files import PRIVATE_DIR_MODE
+
 MIN_SECRET_BYTES = 32
 SECRET_FILE_NAME = "jwt_secret"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -41,6 +43,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     db_timeout_seconds: float = Field(default=2.5, gt=0, le=60)
     body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    request_body_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    max_connections: int = Field(default=1000, ge=1)
+    forwarded_allow_ips: str = ""
 
     @property
     def embedded(self) -> bool:
@@ -49,6 +55,11 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def forwarded_allow_ip_list(self) -> list[str]:
+        """The proxies whose X-Forwarded-For / -Proto are believed; empty: nobody's."""
+        return [address.strip() for address in self.forwarded_allow_ips.split(",") if address.strip()]
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:
@@ -73,7 +84,7 @@ def with_persistent_secret(settings: Settings) -> Settings:
     """
     if settings.jwt_secret.get_secret_value():
         return settings
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     path = settings.data_dir / SECRET_FILE_NAME
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
