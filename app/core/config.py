@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.core.private_files import PRIVATE_DIR_MODE
 
 MIN_SECRET_BYTES = 32
+MIN_METRICS_TOKEN_BYTES = 16
 SECRET_FILE_NAME = "jwt_secret"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -45,8 +46,9 @@ class Settings(BaseSettings):
     body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     request_body_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
     request_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
-    max_connections: int = Field(default=1000, ge=1)
+    max_connections: int = Field(default=2000, ge=1)
     forwarded_allow_ips: str = ""
+    metrics_token: SecretStr = SecretStr("")
 
     @property
     def embedded(self) -> bool:
@@ -69,6 +71,9 @@ class Settings(BaseSettings):
                 f"JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes; set it to a random value, "
                 'e.g. JWT_SECRET=$(python3 -c "import secrets; print(secrets.token_urlsafe(48))")'
             )
+        metrics_token = self.metrics_token.get_secret_value()
+        if metrics_token and len(metrics_token.encode()) < MIN_METRICS_TOKEN_BYTES:
+            raise ValueError(f"METRICS_TOKEN is shorter than {MIN_METRICS_TOKEN_BYTES} bytes; set it to a random value")
         if not self.embedded and not secret:
             raise ValueError(
                 "MONGODB_URI is set but JWT_SECRET is not: set JWT_SECRET to a random value of at "

@@ -4,8 +4,9 @@ It runs as a separate process (never imported: it is GPL-2.0, and its work stays
 loop). Start-up learns the port it chose from its log, waits for a ping and records the URI in
 DATA_DIR/mongodb.uri (0600: it carries the credentials) for admin tools. It runs with --auth:
 only clients with the credentials in DATA_DIR/db_credentials get past the handshake (see
-embedded_auth for how they are created), and with umask 077, so its files are owner-only. The child blocks SIGINT (a terminal's Ctrl-C reaches the
-whole process group, and the app must close its client before the database goes away).
+embedded_auth for how they are created), and with umask 077, so its files are owner-only.
+The child blocks SIGINT (a terminal's Ctrl-C reaches the whole process group, and the app must
+close its client before the database goes away).
 
 It must never stay behind holding the data directory. If the app dies, the kernel SIGKILLs the
 child (PDEATHSIG): nothing is left to wait for a graceful stop, which can wedge, and every
@@ -124,7 +125,9 @@ class EmbeddedDatabase:
         log.info("creating the embedded database's credentials", extra={"data_dir": str(self.data_dir)})
         port = await self._launch(storage, auth=False)
         try:
-            return await provision(f"mongodb://127.0.0.1:{port}/?directConnection=true", self.data_dir, self.start_timeout)
+            return await provision(
+                f"mongodb://127.0.0.1:{port}/?directConnection=true", self.data_dir, self.start_timeout
+            )
         finally:
             await self._stop_process("embedded database stopped after creating its credentials")
 

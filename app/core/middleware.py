@@ -23,7 +23,8 @@ TOO_SLOW = "Timed out reading the request body"
 
 class RequestContextMiddleware:
     """Gives each request an id (a sane incoming X-Request-ID, or a new one), echoes it in the
-    response, binds it to the logs, and writes one access-log line per request."""
+    response, binds it to the logs, and writes one access-log line per request. Its `client`
+    is the peer's address, or X-Forwarded-For's when the peer is in FORWARDED_ALLOW_IPS."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -56,6 +57,7 @@ class RequestContextMiddleware:
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
+                    "client": scope["client"][0] if scope.get("client") else None,
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },
