@@ -65,9 +65,11 @@ async def test_metrics_count_requests_by_route_template_and_time_database_comman
     after = (await client.get("/metrics", headers=scrape)).text
 
     route = {"method": "GET", "route": "/chat/sessions/{session_id}"}
-    assert _sample(after, "http_requests_total", **route, status="200") - _sample(
-        before, "http_requests_total", **route, status="200"
-    ) == 2
+    assert (
+        _sample(after, "http_requests_total", **route, status="200")
+        - _sample(before, "http_requests_total", **route, status="200")
+        == 2
+    )
     assert _sample(after, "http_requests_total", **route, status="404") >= 1
     assert _sample(after, "http_requests_total", method="GET", route="unmatched", status="404") >= 1
     assert _sample(after, "http_request_duration_seconds_count", **route) >= 3
