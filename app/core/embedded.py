@@ -57,6 +57,7 @@ LOG_FILE_NAME = "secantus.log"
 PID_FILE_NAME = "secantus.pid"
 _LISTENING = re.compile(r"listening on ([\d.]+):(\d+)")
 _PR_SET_PDEATHSIG = 1
+_AUTHENTICATION_FAILED = 18
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -107,7 +108,10 @@ class EmbeddedDatabase:
         self.uri = credentials.uri("127.0.0.1", port)
         try:
             await self._wait_for_ping()
-        except OperationFailure:  # credentials the storage does not know: it was replaced
+        except OperationFailure as exc:
+            if exc.code != _AUTHENTICATION_FAILED:
+                raise
+            # Credentials the storage does not know (it was replaced, or restored from elsewhere).
             await self._stop_process("embedded database stopped: its credentials were refused")
             credentials = await self._provision(storage)
             port = await self._launch(storage, auth=True)

@@ -19,6 +19,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
+from app.core.embedded import EmbeddedDatabase
 from app.core.embedded_auth import CREDENTIALS_FILE_NAME
 from tests.conftest import TEST_JWT_SECRET
 from tests.server_process import ServerProcess
@@ -121,3 +122,19 @@ def test_an_older_data_dir_is_upgraded_its_modes_fixed_and_a_second_server_conne
             second.stop()
     finally:
         server.stop()
+
+
+async def test_credentials_the_database_does_not_know_are_provisioned_again(tmp_path: Path) -> None:
+    """E.g. DATA_DIR/db restored from another machine: the start must not fail on a refused login."""
+    database = EmbeddedDatabase(tmp_path / "data")
+    await database.start()
+    await database.stop()
+    credentials_file = tmp_path / "data" / CREDENTIALS_FILE_NAME
+    credentials_file.write_text(json.dumps({"username": "chat-server", "password": "not-what-it-knows"}))
+    uri = await database.start()
+    try:
+        assert json.loads(credentials_file.read_text())["password"] != "not-what-it-knows"
+        with MongoClient(uri, serverSelectionTimeoutMS=5000) as owner:
+            assert owner.admin.command("usersInfo", 1)["users"][0]["user"] == "chat-server"
+    finally:
+        await database.stop()
