@@ -1,23 +1,33 @@
 # The chat server, pointed at an external MongoDB (set MONGODB_URI and JWT_SECRET).
+# Built from uv.lock: the same versions as `make run` and `make test`.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1 \
+    UV_PROJECT_ENVIRONMENT=/app/.venv \
+    PATH=/app/.venv/bin:$PATH \
     HOST=0.0.0.0 \
     PORT=8000 \
     DATA_DIR=/data
 
-RUN useradd --create-home --uid 10001 chat \
+RUN pip install uv==0.13.9 \
+    && useradd --create-home --uid 10001 chat \
     && mkdir -p /app /data \
-    && chown chat:chat /data
+    && chown chat:chat /data \
+    && chmod 700 /data
 WORKDIR /app
 
-COPY pyproject.toml README.md ./
+# Dependencies first (a layer that only changes with the lock), then the app itself, installed
+# in place (editable) so that it finds its static/ folder beside app/.
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --locked --no-dev --no-install-project
 COPY app ./app
 COPY static ./static
-RUN pip install .
+RUN uv sync --locked --no-dev
 
 USER chat
 EXPOSE 8000

@@ -1,24 +1,40 @@
-# Two commands for a new user: `make run` and `make test`. Both set up .venv on first use.
+# Two commands for a new user: `make run` and `make test`. Both set up .venv on first use,
+# with the exact versions in uv.lock (installed by uv, itself pinned here and installed from PyPI).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv
+# --inexact: keep uv and pip, which live in the same .venv (`make clean` for a pristine one).
+UV_SYNC := $(UV) sync --locked --inexact
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest browser-deps bench fuzz clean
+.PHONY: run test lint typecheck pytest browser-deps bench fuzz lock upgrade clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
-$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+$(UV): | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+
+$(RUNTIME_STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV_SYNC)
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(DEV_STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV_SYNC) --extra dev
 	touch $@ $(RUNTIME_STAMP)
+
+# After editing dependencies in pyproject.toml: re-resolve uv.lock, keeping every other pin.
+lock: | $(UV)
+	$(UV) lock
+
+# Move every dependency to its newest version allowed by pyproject.toml; review the uv.lock diff,
+# run `make test`, commit both.
+upgrade: | $(UV)
+	$(UV) lock --upgrade
 
 run: $(RUNTIME_STAMP)
 	$(BIN)/chat-server

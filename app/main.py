@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 
-from app import health
+from app import health, metrics
 from app.admin.router import router as admin_router
 from app.auth.api_keys import ApiKeyCache
 from app.auth.api_keys_router import router as api_keys_router
@@ -25,7 +25,9 @@ from app.core.cursors import CursorCodec
 from app.core.db import close_client, open_database, redact_uri
 from app.core.embedded import EmbeddedDatabase, EmbeddedDatabaseError
 from app.core.errors import install_error_handlers
+from app.core.metrics import Metrics, MetricsMiddleware
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.docs import mount_api_docs
 from app.ui import mount_chat_ui
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 "database": settings.mongodb_db,
             },
         )
-        app.state.database = await open_database(uri, settings)
+        listeners = [app.state.metrics.command_listener] if app.state.metrics else []
+        app.state.database = await open_database(uri, settings, listeners)
         await upgrade_chat_documents(app.state.database.db)
         try:
             async with watch_revocations(app.state.database, settings.revocation_poll_seconds) as revocations:
@@ -76,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Chat sessions and messages for people and programs, on MongoDB.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by app.docs, from this server
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.cursor_codec = CursorCodec(settings.jwt_secret.get_secret_value())
@@ -86,6 +92,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_keys_router)
     app.include_router(chat_router)
     app.include_router(admin_router)
+    app.state.metrics = Metrics() if settings.metrics_token.get_secret_value() else None
+    if app.state.metrics:
+        app.include_router(metrics.router)
+    mount_api_docs(app, STATIC_DIR / "api-docs")
     _mount_chat_ui(app)
     if settings.cors_origin_list:
         app.add_middleware(
@@ -99,7 +109,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         read_timeout=settings.body_read_timeout_seconds,
+        total_timeout=settings.request_body_timeout_seconds,
     )
+    if app.state.metrics:
+        app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
     return app
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -26,8 +27,12 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, env: dict[str, str] | None = None, open_files: int | None = None
+    ) -> None:
+        """`open_files`: start the server with this open-file soft limit (as a system default would)."""
         self.data_dir = data_dir
+        self.open_files = open_files
         self.port = port or free_port()
         self.extra_env = env or {}
         self.log_path = data_dir.parent / f"server-{self.port}.log"
@@ -49,6 +54,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=self._limit_open_files if self.open_files else None,  # noqa: PLW1509
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -62,6 +68,11 @@ class ServerProcess:
             time.sleep(0.1)
         self.kill()
         raise RuntimeError(f"server not ready within {timeout} s:\n{self.log_tail()}")
+
+    def _limit_open_files(self) -> None:
+        assert self.open_files is not None
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, hard))
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, as a service manager would; returns the exit code."""

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -34,6 +35,7 @@ from app.core.cursors import CursorCodec
 from app.core.db import Database, close_client, open_database
 from app.core.embedded import URI_FILE_NAME, EmbeddedDatabase, EmbeddedDatabaseError
 from app.core.errors import AppError, Conflict
+from app.core.private_files import OWNER_ONLY_UMASK
 
 PING_TIMEOUT_MS = 1000
 LIST_PAGE_SIZE = 200
@@ -183,6 +185,7 @@ async def run(settings: Settings, command: Command, args: argparse.Namespace) ->
 
 
 def main(argv: list[str] | None = None) -> None:
+    os.umask(OWNER_ONLY_UMASK)  # it may start the embedded database on DATA_DIR
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="chat-admin: %(levelname)s %(name)s: %(message)s")
     settings = load_settings_or_exit()

@@ -10,7 +10,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.private_files import PRIVATE_DIR_MODE
+
 MIN_SECRET_BYTES = 32
+MIN_METRICS_TOKEN_BYTES = 16
 SECRET_FILE_NAME = "jwt_secret"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -41,6 +44,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     db_timeout_seconds: float = Field(default=2.5, gt=0, le=60)
     body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    request_body_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    max_connections: int = Field(default=2000, ge=1)
+    forwarded_allow_ips: str = ""
+    metrics_token: SecretStr = SecretStr("")
 
     @property
     def embedded(self) -> bool:
@@ -50,6 +58,11 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
+    @property
+    def forwarded_allow_ip_list(self) -> list[str]:
+        """The proxies whose X-Forwarded-For / -Proto are believed; empty: nobody's."""
+        return [address.strip() for address in self.forwarded_allow_ips.split(",") if address.strip()]
+
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:
         secret = self.jwt_secret.get_secret_value()
@@ -58,6 +71,9 @@ class Settings(BaseSettings):
                 f"JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes; set it to a random value, "
                 'e.g. JWT_SECRET=$(python3 -c "import secrets; print(secrets.token_urlsafe(48))")'
             )
+        metrics_token = self.metrics_token.get_secret_value()
+        if metrics_token and len(metrics_token.encode()) < MIN_METRICS_TOKEN_BYTES:
+            raise ValueError(f"METRICS_TOKEN is shorter than {MIN_METRICS_TOKEN_BYTES} bytes; set it to a random value")
         if not self.embedded and not secret:
             raise ValueError(
                 "MONGODB_URI is set but JWT_SECRET is not: set JWT_SECRET to a random value of at "
@@ -73,7 +89,7 @@ def with_persistent_secret(settings: Settings) -> Settings:
     """
     if settings.jwt_secret.get_secret_value():
         return settings
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     path = settings.data_dir / SECRET_FILE_NAME
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

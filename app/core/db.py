@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pymongo
 from fastapi import Depends, Request
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.core.config import Settings
@@ -95,7 +96,9 @@ class Database:
     transaction_locks: KeyedLocks = field(default_factory=KeyedLocks)
 
 
-def create_client(uri: str, settings: Settings) -> AsyncMongoClient[Document]:
+def create_client(
+    uri: str, settings: Settings, event_listeners: Sequence[monitoring.CommandListener] = ()
+) -> AsyncMongoClient[Document]:
     """A client whose acknowledged writes are journaled (and majority-committed on a replica
     set) and whose every wait is bounded, so a dead database means a fast 503, not a hang.
 
@@ -114,11 +117,14 @@ def create_client(uri: str, settings: Settings) -> AsyncMongoClient[Document]:
         connectTimeoutMS=timeout_ms,
         timeoutMS=timeout_ms,
         appname="chat-server",
+        event_listeners=list(event_listeners),
     )
 
 
-async def open_database(uri: str, settings: Settings) -> Database:
-    client = create_client(uri, settings)
+async def open_database(
+    uri: str, settings: Settings, event_listeners: Sequence[monitoring.CommandListener] = ()
+) -> Database:
+    client = create_client(uri, settings, event_listeners)
     hello = await client.admin.command("hello")
     supports_transactions = "setName" in hello or hello.get("msg") == "isdbgrid"
     if not supports_transactions:

@@ -150,7 +150,7 @@ def test_ctrl_c_stops_the_app_first_then_the_database_cleanly(tmp_path: Path) ->
     try:
         assert server.process is not None
         database_pid = _database_pid(server)
-        assert (tmp_path / "data" / "mongodb.uri").read_text().startswith("mongodb://127.0.0.1:")
+        assert "@127.0.0.1:" in (tmp_path / "data" / "mongodb.uri").read_text()
         os.killpg(server.process.pid, signal.SIGINT)
         server.process.wait(30)
         assert not process_running(database_pid)

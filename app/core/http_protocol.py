@@ -1,0 +1,76 @@
+"""uvicorn's h11 protocol with a deadline for each request's head (request line and headers).
+
+uvicorn has no such timeout (its issue #157 lists one as missing): `timeout_keep_alive` is only
+armed after a response and is reset by every byte received, so a connection that never sends a
+byte, or trickles its headers, is held forever (the slowloris attack; measured: 50 half-sent
+heads and 50 silent connections were all still open after 70 s). Here a connection must deliver
+a complete request head within `header_timeout` seconds of opening, or of the end of its
+previous response; otherwise it is closed. Once the head is in, the body's deadlines are the
+application's (BodyLimitMiddleware), so a long response or a slow handler is never cut off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import h11
+from uvicorn.config import Config
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
+
+
+class HeaderDeadlineH11Protocol(H11Protocol):
+    header_timeout: float = 10.0
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._header_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle:  # a request head was parsed: the application takes over
+            self._disarm_header_deadline()
+
+    def on_response_complete(self) -> None:
+        if not self.transport.is_closing():
+            self._arm_header_deadline()  # before a pipelined request is handled (and disarms it)
+        super().on_response_complete()
+
+    def _arm_header_deadline(self) -> None:
+        self._disarm_header_deadline()
+        self._header_deadline = self.loop.call_later(self.header_timeout, self._header_deadline_passed)
+
+    def _disarm_header_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _header_deadline_passed(self) -> None:
+        self._header_deadline = None
+        waiting_for_a_head = self.cycle is None or self.cycle.response_complete
+        if waiting_for_a_head and not self.transport.is_closing():
+            with contextlib.suppress(h11.LocalProtocolError):
+                self.conn.send(h11.ConnectionClosed())
+            self.transport.close()
+
+
+def with_header_deadline(header_timeout: float) -> type[HeaderDeadlineH11Protocol]:
+    """The protocol class to pass to uvicorn as `http`, closing heads slower than `header_timeout`."""
+    return type("HeaderDeadlineH11Protocol", (HeaderDeadlineH11Protocol,), {"header_timeout": header_timeout})
