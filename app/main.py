@@ -29,6 +29,8 @@ from app.ui import mount_chat_ui
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+# Routes whose bodies are a few fields (ACCOUNT_MAX_BODY_BYTES); chat routes take MAX_BODY_BYTES.
+SMALL_BODY_PREFIXES = ("/auths", "/admin")
 
 
 @asynccontextmanager
@@ -97,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         read_timeout=settings.body_read_timeout_seconds,
+        path_limits=tuple((prefix, settings.account_max_body_bytes) for prefix in SMALL_BODY_PREFIXES),
     )
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     cors_origins: str = ""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    account_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     db_timeout_seconds: float = Field(default=2.5, gt=0, le=60)
     body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
