@@ -18,12 +18,14 @@ from app.auth.api_keys import ApiKeyCache
 from app.auth.api_keys_router import router as api_keys_router
 from app.auth.revocation import watch_revocations
 from app.auth.router import router as auth_router
+from app.auth.throttle import PasswordAttempts
 from app.chat.router import router as chat_router
 from app.core.config import Settings, with_persistent_secret
 from app.core.cursors import CursorCodec
 from app.core.db import close_client, open_database, redact_uri
 from app.core.embedded import EmbeddedDatabase, EmbeddedDatabaseError
 from app.core.errors import install_error_handlers
+from app.core.hashing import PasswordHashing
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.ui import mount_chat_ui
 
@@ -79,7 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.cursor_codec = CursorCodec(settings.jwt_secret.get_secret_value())
-    app.state.api_keys = ApiKeyCache(settings.api_key_cache_seconds)
+    app.state.api_keys = ApiKeyCache(settings.api_key_cache_seconds, settings.api_key_max_days)
+    app.state.password_attempts = PasswordAttempts.from_settings(settings)
+    app.state.password_hashing = PasswordHashing.from_settings(settings)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth_router)

@@ -19,8 +19,11 @@ from fastapi.security import OAuth2PasswordBearer
 from app.auth.api_keys import ApiKeyCache
 from app.auth.principal import WRITE, AuthenticatedUser
 from app.auth.revocation import RevocationCache
+from app.auth.throttle import PasswordAttempts
 from app.core.config import Settings
+from app.core.cursors import CursorCodec
 from app.core.errors import Forbidden, Unauthorized
+from app.core.hashing import PasswordHashing
 from app.core.security import InvalidToken, decode_access_token, is_api_key
 from app.core.types import parse_object_id
 
@@ -39,8 +42,26 @@ def _revocations(request: Request) -> RevocationCache:
     return cache
 
 
+def _attempts(request: Request) -> PasswordAttempts:
+    attempts: PasswordAttempts = request.app.state.password_attempts
+    return attempts
+
+
+def _hashing(request: Request) -> PasswordHashing:
+    hashing: PasswordHashing = request.app.state.password_hashing
+    return hashing
+
+
+def _cursors(request: Request) -> CursorCodec:
+    codec: CursorCodec = request.app.state.cursor_codec
+    return codec
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 Revocations = Annotated[RevocationCache, Depends(_revocations)]
+Attempts = Annotated[PasswordAttempts, Depends(_attempts)]
+Hashing = Annotated[PasswordHashing, Depends(_hashing)]
+PageCursors = Annotated[CursorCodec, Depends(_cursors)]
 
 
 async def current_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> AuthenticatedUser:

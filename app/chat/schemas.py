@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, StringConstraints
 
+from app.core.pages import DEFAULT_PAGE_SIZE as DEFAULT_PAGE_SIZE
+from app.core.pages import MAX_PAGE_SIZE as MAX_PAGE_SIZE
+from app.core.pages import Page as Page
+from app.core.pages import PageSize as PageSize
 from app.core.types import DocumentModel, PyObjectId, RequestModel, UTCDateTime
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
 TITLE_MAX = 200
 CONTENT_MAX = 32_000
 
@@ -22,8 +24,6 @@ def _not_blank(content: str) -> str:
 
 
 Content = Annotated[str, StringConstraints(min_length=1, max_length=CONTENT_MAX), AfterValidator(_not_blank)]
-PageSize = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)]
-T = TypeVar("T")
 
 
 class SessionCreate(RequestModel):
@@ -55,8 +55,3 @@ class MessageOut(DocumentModel):
     content: str
     seq: int
     created_at: UTCDateTime
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")

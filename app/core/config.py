@@ -26,15 +26,24 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = SecretStr("")
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
+    refresh_family_max_days: int = Field(default=90, ge=1, le=3650)
+    refresh_max_per_hour: int = Field(default=60, ge=1)
     allow_registration: bool = True
     login_max_failures: int = Field(default=10, ge=1)
     login_max_failures_per_ip: int = Field(default=100, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
     login_lockout_seconds: int = Field(default=15 * 60, ge=1)
     login_lockout_max_seconds: int = Field(default=24 * 60 * 60, ge=1)
+    login_max_failures_per_account: int = Field(default=100, ge=1)
+    login_max_in_flight_per_account: int = Field(default=2, ge=1)
+    login_max_in_flight_per_ip: int = Field(default=16, ge=1)
+    password_hash_concurrency: int = Field(default=0, ge=0, le=256)
+    password_hash_wait_seconds: float = Field(default=2.0, gt=0, le=60)
     register_max_per_ip: int = Field(default=20, ge=1)
     register_window_seconds: int = Field(default=60 * 60, ge=1)
     revocation_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    api_key_default_days: int = Field(default=90, ge=1, le=3650)
+    api_key_max_days: int = Field(default=365, ge=1, le=3650)
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     log_level: LogLevel = "INFO"
     cors_origins: str = ""
@@ -50,6 +59,12 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @model_validator(mode="after")
+    def _api_key_default_within_max(self) -> Settings:
+        if self.api_key_default_days > self.api_key_max_days:
+            raise ValueError("API_KEY_DEFAULT_DAYS must not exceed API_KEY_MAX_DAYS")
+        return self
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:

@@ -7,7 +7,8 @@
     ├── NotFound             404  missing, malformed or someone else's id: indistinguishable
     ├── Conflict             409  a unique name already taken
     ├── TooManyRequests      429  login or registration throttled; carries Retry-After
-    └── DatabaseUnavailable  503  the database did not answer in time
+    ├── DatabaseUnavailable  503  the database did not answer in time
+    └── ServerBusy           503  too many password checks waiting; carries Retry-After
 
 422 (a body, query or path that does not validate) lists at most MAX_VALIDATION_ERRORS errors,
 each with its `loc`, `msg` and `type` only: the input is never echoed back (it may hold a
@@ -19,7 +20,6 @@ Driver errors that mean "the database is unreachable or too slow" are rendered a
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,6 +81,15 @@ class TooManyRequests(AppError):
 class DatabaseUnavailable(AppError):
     status_code = 503
     detail = "Database unavailable, try again shortly"
+
+
+class ServerBusy(AppError):
+    status_code = 503
+    detail = "The server is busy; try again shortly"
+
+    def __init__(self, retry_after_seconds: int, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(max(1, retry_after_seconds))}
 
 
 UNAVAILABLE_ERRORS = (ConnectionFailure, ExecutionTimeout, WTimeoutError)

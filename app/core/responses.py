@@ -15,7 +15,7 @@ _DESCRIPTIONS = {
     403: "Not allowed: a read-only API key writing, an API key on an account route, not an admin",
     404: "Not found, or not yours",
     408: "The request body arrived too slowly (BODY_READ_TIMEOUT_SECONDS)",
-    409: "The name is already taken",
+    409: "The name is already taken, or you hold the most API keys allowed (50)",
     413: "The request body is larger than MAX_BODY_BYTES",
     429: "Too many attempts; see the Retry-After header",
     503: "The database did not answer in time",

@@ -17,9 +17,8 @@ from tests.factories import TestUser, bearer, make_admin, make_session, make_use
 
 
 async def _new_key(client: AsyncClient, user: TestUser, scopes: list[str], **extra: Any) -> dict[str, Any]:
-    response = await client.post(
-        "/auths/api-keys", json={"name": "my script", "scopes": scopes, **extra}, headers=user.headers
-    )
+    body = {"name": "my script", "scopes": scopes, "current_password": user.password, **extra}
+    response = await client.post("/auths/api-keys", json=body, headers=user.headers)
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
@@ -37,8 +36,9 @@ async def test_a_key_is_shown_once_and_stored_as_a_hash(client: AsyncClient, db:
 
     listed = await client.get("/auths/api-keys", headers=user.headers)
     assert listed.status_code == 200
-    assert key not in listed.text and "hash" not in listed.text
-    (item,) = listed.json()
+    assert key not in listed.text and "hash" not in listed.text and "slot" not in listed.text
+    assert listed.json()["next_cursor"] is None
+    (item,) = listed.json()["items"]
     assert set(item) == {"_id", "name", "prefix", "scopes", "created_at", "last_used_at", "expires_at"}
 
 
@@ -49,7 +49,7 @@ async def test_keys_authenticate_and_record_their_last_use(client: AsyncClient) 
     assert me.status_code == 200 and me.json()["_id"] == user.id
     created = await client.post("/chat/sessions", json={"title": "from a script"}, headers=bearer(key))
     assert created.status_code == 201 and created.json()["user_id"] == user.id
-    (listed,) = (await client.get("/auths/api-keys", headers=user.headers)).json()
+    (listed,) = (await client.get("/auths/api-keys", headers=user.headers)).json()["items"]
     assert listed["last_used_at"] is not None
 
 
@@ -78,7 +78,11 @@ async def test_keys_cannot_manage_keys_passwords_sessions_or_the_server(
     password = {"current_password": admin.password, "new_password": "another-password"}
     calls = [
         await client.get("/auths/api-keys", headers=bearer(key)),
-        await client.post("/auths/api-keys", json={"name": "n", "scopes": ["read"]}, headers=bearer(key)),
+        await client.post(
+            "/auths/api-keys",
+            json={"name": "n", "scopes": ["read"], "current_password": admin.password},
+            headers=bearer(key),
+        ),
         await client.delete(f"/auths/api-keys/{ObjectId()}", headers=bearer(key)),
         await client.post("/auths/password", json=password, headers=bearer(key)),
         await client.post("/auths/logout", headers=bearer(key)),
@@ -102,14 +106,14 @@ async def test_a_revoked_key_stops_working_on_every_server(client: AsyncClient, 
         await asyncio.sleep(0.1)
     else:
         raise AssertionError("the revoked key still works on the other server")
-    assert (await client.get("/auths/api-keys", headers=user.headers)).json() == []
+    assert (await client.get("/auths/api-keys", headers=user.headers)).json()["items"] == []
     assert (await client.delete(f"/auths/api-keys/{created['_id']}", headers=user.headers)).status_code == 404
 
 
 async def test_one_cannot_see_or_revoke_another_users_key(client: AsyncClient) -> None:
     owner, other = await make_user(client), await make_user(client)
     created = await _new_key(client, owner, ["read"])
-    assert (await client.get("/auths/api-keys", headers=other.headers)).json() == []
+    assert (await client.get("/auths/api-keys", headers=other.headers)).json()["items"] == []
     for key_id in (created["_id"], "not-an-id"):
         assert (await client.delete(f"/auths/api-keys/{key_id}", headers=other.headers)).status_code == 404
     assert (await client.get("/auths/me", headers=bearer(created["key"]))).status_code == 200
@@ -137,7 +141,8 @@ async def test_a_disabled_owners_keys_stop_working(client: AsyncClient, db: Asyn
 
 async def test_key_request_validation(client: AsyncClient) -> None:
     user = await make_user(client)
-    bad = [
+    bad: list[dict[str, Any]] = [
+        {"name": "n", "scopes": ["read"]},  # no current_password
         {"name": "n", "scopes": []},
         {"name": "n", "scopes": ["write"]},
         {"name": "n", "scopes": ["read", "admin"]},
@@ -149,6 +154,7 @@ async def test_key_request_validation(client: AsyncClient) -> None:
         {"name": "n", "scopes": ["read"], "key_hash": "0" * 64},
     ]
     for body in bad:
-        assert (await client.post("/auths/api-keys", json=body, headers=user.headers)).status_code == 422, body
+        full = body if body == bad[0] else {"current_password": user.password, **body}
+        assert (await client.post("/auths/api-keys", json=full, headers=user.headers)).status_code == 422, body
     created = await _new_key(client, user, ["write", "read"])
     assert created["scopes"] == ["read", "write"]

@@ -184,7 +184,9 @@ async def test_a_disabled_users_token_is_401_within_seconds_on_every_server(
     assert await _eventually_401(other_server, tokens["access_token"]) < 3.0
     assert (await client.post("/auths/refresh", json={"refresh_token": tokens["refresh_token"]})).status_code == 401
     login = await client.post("/auths/login", data={"username": user.username, "password": user.password})
-    assert login.status_code == 403
+    wrong = await client.post("/auths/login", data={"username": user.username, "password": "not-the-password"})
+    # Issue 8, hole 10: no 403 oracle for the right password of a disabled account.
+    assert login.status_code == wrong.status_code == 401 and login.json() == wrong.json()
 
     await client.patch(f"/admin/users/{user.id}", json={"disabled": False}, headers=admin.headers)
     await asyncio.sleep(1.1)  # a token issued in the second of the revocation counts as before it

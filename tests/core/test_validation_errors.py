@@ -77,12 +77,12 @@ async def test_a_lone_surrogate_is_a_422_not_a_500(client: AsyncClient) -> None:
     session = await make_session(client, user)
     raw = '"pass\\ud800word-long"'
     cases = [
-        ("/auths/register", '{"username": "surrogate_user", "password": %s}' % raw, {}),
+        ("/auths/register", f'{{"username": "surrogate_user", "password": {raw}}}', {}),
         ("/auths/register", '{"username": "\\ud800abc", "password": "long-enough-1"}', {}),
         ("/auths/register", '{"\\ud800": 1, "username": "abcdef", "password": "long-enough-1"}', {}),
-        ("/auths/refresh", '{"refresh_token": %s}' % raw, {}),
-        ("/chat/sessions", '{"title": %s}' % raw, user.headers),
-        (f"/chat/sessions/{session['_id']}/messages", '{"content": %s}' % raw, user.headers),
+        ("/auths/refresh", f'{{"refresh_token": {raw}}}', {}),
+        ("/chat/sessions", f'{{"title": {raw}}}', user.headers),
+        (f"/chat/sessions/{session['_id']}/messages", f'{{"content": {raw}}}', user.headers),
     ]
     for path, body, headers in cases:
         response = await client.post(path, content=body, headers={**headers, "Content-Type": "application/json"})
