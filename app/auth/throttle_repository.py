@@ -20,12 +20,19 @@ def _not_locked(now: datetime) -> Document:
     return {"$or": [{"locked_until": None}, {"locked_until": {"$lte": now}}]}
 
 
+def _refuses(document: Document, limit: int, window: timedelta, now: datetime) -> bool:
+    locked_until: datetime | None = document.get("locked_until")
+    if locked_until is not None and locked_until > now:
+        return True
+    return bool(document["window_start"] > now - window and document["failures"] >= limit)
+
+
 async def reserve_attempt(
     db: AsyncDatabase[Document], key: str, limit: int, window: timedelta, now: datetime, expires_at: datetime
 ) -> Document | None:
     """Count one attempt against `key`. None when it was counted; otherwise the key's document
     (locked, or at its limit within the current window) for the caller to refuse with."""
-    for _ in range(3):
+    for _ in range(5):
         counted = await db[THROTTLES].update_one(
             {"key": key, "window_start": {"$gt": now - window}, "failures": {"$lt": limit}, **_not_locked(now)},
             {"$inc": {"failures": 1}, "$max": {"expires_at": expires_at}},
@@ -38,6 +45,11 @@ async def reserve_attempt(
         )
         if restarted.matched_count:
             return None
+        existing = await db[THROTTLES].find_one({"key": key})
+        if existing is not None:
+            if _refuses(existing, limit, window, now):
+                return existing
+            continue  # changed between the updates and this read: count again
         document = {
             "key": key,
             "failures": 1,
@@ -50,10 +62,9 @@ async def reserve_attempt(
             await db[THROTTLES].insert_one(document)
             return None
         except DuplicateKeyError:
-            existing = await db[THROTTLES].find_one({"key": key})
-            if existing is not None:
-                return existing
-    raise AssertionError("a throttle document kept vanishing")
+            continue  # a concurrent attempt created it: count against that one
+    # The key kept changing under heavy concurrency: refuse this attempt rather than guess.
+    return {"key": key, "failures": limit, "window_start": now, "locked_until": None}
 
 
 async def release_attempt(db: AsyncDatabase[Document], key: str) -> None:
