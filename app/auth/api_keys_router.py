@@ -5,12 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.auth import api_keys, service
-from app.auth.dependencies import Attempts, Hashing, PageCursors, Revocations, SessionUser, SettingsDep
-from app.auth.router import NO_STORE, Address
+from app.auth.dependencies import Address, Attempts, Hashing, PageCursors, Revocations, SessionUser, SettingsDep
 from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from app.core.db import DatabaseDep
 from app.core.pages import DEFAULT_PAGE_SIZE, Page, PageSize
-from app.core.responses import error_responses
+from app.core.responses import NO_STORE, error_responses
 
 router = APIRouter(prefix="/auths/api-keys", tags=["api keys"], responses=error_responses(400, 401, 403, 408, 413, 503))
 

@@ -27,6 +27,7 @@ from app.core.hashing import PasswordHashing
 from app.core.security import InvalidToken, decode_access_token, is_api_key
 from app.core.types import parse_object_id
 
+UNKNOWN_ADDRESS = "unknown"
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auths/login", auto_error=False)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 INVALID_TOKEN = "Invalid or expired token"
@@ -57,7 +58,14 @@ def _cursors(request: Request) -> CursorCodec:
     return codec
 
 
+def client_address(request: Request) -> str:
+    """The peer's address, which password attempts are throttled per. uvicorn takes it from
+    X-Forwarded-For only when the peer is a proxy it was told to trust."""
+    return request.client.host if request.client else UNKNOWN_ADDRESS
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
+Address = Annotated[str, Depends(client_address)]
 Revocations = Annotated[RevocationCache, Depends(_revocations)]
 Attempts = Annotated[PasswordAttempts, Depends(_attempts)]
 Hashing = Annotated[PasswordHashing, Depends(_hashing)]

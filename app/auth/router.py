@@ -2,28 +2,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import login_sessions, service
-from app.auth.dependencies import Attempts, CurrentUser, Hashing, Revocations, SessionUser, SettingsDep
+from app.auth.dependencies import Address, Attempts, CurrentUser, Hashing, Revocations, SessionUser, SettingsDep
 from app.auth.schemas import PasswordChange, RefreshRequest, RegisterRequest, TokenOut, UserOut
 from app.core.db import DatabaseDep
-from app.core.responses import error_responses
+from app.core.responses import NO_STORE, error_responses
 
 router = APIRouter(prefix="/auths", tags=["auth"], responses=error_responses(400, 401, 403, 408, 413, 503))
-UNKNOWN_ADDRESS = "unknown"
-# RFC 6749 section 5.1: responses carrying tokens must not be stored by any cache.
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def client_address(request: Request) -> str:
-    """The peer's address (uvicorn sets it from X-Forwarded-For only for the proxies named in
-    FORWARDED_ALLOW_IPS), which the login throttle counts per."""
-    return request.client.host if request.client else UNKNOWN_ADDRESS
-
-
-Address = Annotated[str, Depends(client_address)]
 THROTTLED = error_responses(429)
 
 

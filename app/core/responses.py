@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel
 
 Responses = dict[int | str, dict[str, Any]]
+# RFC 6749 section 5.1: a response carrying a token or key must not be stored by any cache.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 _DESCRIPTIONS = {
     400: "Invalid page cursor, a body that is not UTF-8 JSON, or a rule of the operation broken",

@@ -206,7 +206,7 @@ async def test_a_password_change_or_reset_revokes_the_users_keys(
 
 async def test_at_most_50_keys_even_when_created_concurrently(start_app: StartApp, db: AsyncDatabase[Document]) -> None:
     """Issue 8, hole 6: keys were unlimited (and the list stopped at 1,000, hiding the rest)."""
-    server = await start_app(login_max_in_flight_per_account=10)
+    server = await start_app(login_max_in_flight_per_account=10, password_hash_wait_seconds=30)
     user = await make_user(server)
     owner, now = ObjectId(user.id), datetime.now(UTC)
     filler = [
