@@ -117,11 +117,11 @@ def _loc_part(part: object) -> str | int:
     return part if isinstance(part, int) and not isinstance(part, bool) else _safe_text(part)
 
 
-def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
+def validation_details(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The first MAX_VALIDATION_ERRORS errors as {loc, msg, type}: no input, ctx or url."""
     details = []
     for error in errors[:MAX_VALIDATION_ERRORS]:
-        loc = error.get("loc", ()) if isinstance(error, dict) else ()
+        loc = error.get("loc", ())
         details.append(
             {
                 "loc": [_loc_part(part) for part in tuple(loc)[:MAX_LOC_PARTS]],

@@ -18,9 +18,9 @@ _DESCRIPTIONS = {
     404: "Not found, or not yours",
     408: "The request body arrived too slowly (BODY_READ_TIMEOUT_SECONDS)",
     409: "The name is already taken, or you hold the most API keys allowed (50)",
-    413: "The request body is larger than MAX_BODY_BYTES",
+    413: "The request body is larger than MAX_BODY_BYTES (ACCOUNT_MAX_BODY_BYTES on /auths and /admin)",
     429: "Too many attempts; see the Retry-After header",
-    503: "The database did not answer in time",
+    503: "The database did not answer in time, or the server is busy checking passwords (see Retry-After)",
 }
 
 
