@@ -18,6 +18,7 @@ from app.auth.api_keys import ApiKeyCache
 from app.auth.api_keys_router import router as api_keys_router
 from app.auth.revocation import watch_revocations
 from app.auth.router import router as auth_router
+from app.auth.throttle import PasswordAttempts
 from app.chat.router import router as chat_router
 from app.chat.upgrade import upgrade_chat_documents
 from app.core.config import Settings, with_persistent_secret
@@ -25,6 +26,7 @@ from app.core.cursors import CursorCodec
 from app.core.db import close_client, open_database, redact_uri
 from app.core.embedded import EmbeddedDatabase, EmbeddedDatabaseError
 from app.core.errors import install_error_handlers
+from app.core.hashing import PasswordHashing
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.docs import mount_api_docs
@@ -32,6 +34,8 @@ from app.ui import mount_chat_ui
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+# Routes whose bodies are a few fields (ACCOUNT_MAX_BODY_BYTES); chat routes take MAX_BODY_BYTES.
+SMALL_BODY_PREFIXES = ("/auths", "/admin")
 
 
 @asynccontextmanager
@@ -85,7 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.cursor_codec = CursorCodec(settings.jwt_secret.get_secret_value())
-    app.state.api_keys = ApiKeyCache(settings.api_key_cache_seconds)
+    app.state.api_keys = ApiKeyCache(settings.api_key_cache_seconds, settings.api_key_max_days)
+    app.state.password_attempts = PasswordAttempts.from_settings(settings)
+    app.state.password_hashing = PasswordHashing.from_settings(settings)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth_router)
@@ -110,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         read_timeout=settings.body_read_timeout_seconds,
         total_timeout=settings.request_body_timeout_seconds,
+        path_limits=tuple((prefix, settings.account_max_body_bytes) for prefix in SMALL_BODY_PREFIXES),
     )
     if app.state.metrics:
         app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

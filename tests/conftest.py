@@ -84,3 +84,13 @@ async def start_app(app: FastAPI, settings: Settings) -> AsyncIterator[StartApp]
             return await stack.enter_async_context(AsyncClient(transport=transport, base_url="http://testserver"))
 
         yield start
+
+
+def client_from(client: AsyncClient, address: str) -> AsyncClient:
+    """Another client of the same app, seen as coming from `address` (throttles count per
+    address); use it as `async with client_from(server, "10.0.0.1") as other: ...`."""
+    transport = client._transport
+    assert isinstance(transport, ASGITransport)
+    return AsyncClient(
+        transport=ASGITransport(app=transport.app, client=(address, 40000)), base_url=str(client.base_url)
+    )

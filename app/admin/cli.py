@@ -35,6 +35,7 @@ from app.core.cursors import CursorCodec
 from app.core.db import Database, close_client, open_database
 from app.core.embedded import URI_FILE_NAME, EmbeddedDatabase, EmbeddedDatabaseError
 from app.core.errors import AppError, Conflict
+from app.core.hashing import PasswordHashing
 from app.core.private_files import OWNER_ONLY_UMASK
 
 PING_TIMEOUT_MS = 1000
@@ -110,7 +111,8 @@ def _username(name: str) -> str:
 async def create_user(database: Database, settings: Settings, args: argparse.Namespace) -> None:
     username = _username(args.name)
     role: Role = "admin" if args.admin else "user"
-    user = await service.create_user(database, username, read_password(username), role)
+    hashing = PasswordHashing.from_settings(settings)
+    user = await service.create_user(database, hashing, None, username, read_password(username), role)
     print(f"created {user.role} {user.username} ({user.id})")
 
 
@@ -147,9 +149,10 @@ async def enable(database: Database, settings: Settings, args: argparse.Namespac
 
 async def seed_demo(database: Database, settings: Settings, args: argparse.Namespace) -> None:
     """Demo accounts with well-known passwords: for trying the server out, never in production."""
+    hashing = PasswordHashing.from_settings(settings)
     for username, password in DEMO_USERS:
         try:
-            await service.create_user(database, username, password, "user")
+            await service.create_user(database, hashing, None, username, password, "user")
         except Conflict:
             print(f"{username} exists already; left as it is")
         else:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Response, status
 from app.admin import service
 from app.admin.dependencies import AdminUser
 from app.admin.schemas import AdminUserCreate, AdminUserOut, AdminUserUpdate, PasswordReset, SearchPrefix, StatsOut
-from app.auth.dependencies import Revocations, SettingsDep
+from app.auth.dependencies import Hashing, Revocations, SettingsDep
 from app.chat.dependencies import Cursors
 from app.chat.schemas import DEFAULT_PAGE_SIZE, Page, PageSize
 from app.core.db import DatabaseDep
@@ -31,9 +31,9 @@ async def list_users(
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
-async def create_user(body: AdminUserCreate, admin: AdminUser, database: DatabaseDep) -> AdminUserOut:
+async def create_user(body: AdminUserCreate, admin: AdminUser, database: DatabaseDep, hashing: Hashing) -> AdminUserOut:
     """Create a user (the way in when ALLOW_REGISTRATION is false)."""
-    return await service.create_user(database, body.username, body.password, body.role)
+    return await service.create_user(database, hashing, admin.id, body.username, body.password, body.role)
 
 
 @router.patch("/users/{user_id}", responses=NOT_FOUND)
@@ -57,9 +57,10 @@ async def reset_password(
     database: DatabaseDep,
     settings: SettingsDep,
     cache: Revocations,
+    hashing: Hashing,
 ) -> Response:
-    """Set a user's password; the user is logged out everywhere."""
-    await service.reset_password(database, settings, cache, user_id, body.new_password)
+    """Set a user's password; the user is logged out everywhere and their API keys are revoked."""
+    await service.reset_password(database, settings, cache, hashing, admin.id, user_id, body.new_password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -16,10 +16,12 @@ from app.auth.schemas import Role
 from app.chat import repository as chat
 from app.chat.schemas import Page
 from app.core import idempotency
+from app.core.audit import audit
 from app.core.config import Settings
 from app.core.cursors import CursorCodec
 from app.core.db import Database, Document
 from app.core.errors import BadRequest, Forbidden, NotFound
+from app.core.hashing import PasswordHashing
 from app.core.types import parse_object_id, utc_now
 
 USER_NOT_FOUND = "User not found"
@@ -57,8 +59,20 @@ async def list_users(
     return Page(items=[AdminUserOut.model_validate(document) for document in items], next_cursor=next_cursor)
 
 
-async def create_user(database: Database, username: str, password: str, role: Role) -> AdminUserOut:
-    created = await accounts.create_user(database, username, password, role)
+def _actor(admin_id: ObjectId | None) -> str:
+    return str(admin_id) if admin_id is not None else "chat-admin"
+
+
+async def create_user(
+    database: Database,
+    hashing: PasswordHashing,
+    admin_id: ObjectId | None,
+    username: str,
+    password: str,
+    role: Role,
+) -> AdminUserOut:
+    created = await accounts.create_user(database, hashing, username, password, role)
+    audit("admin.user_created", admin=_actor(admin_id), user_id=str(created.id), role=role)
     return await get_user(database, created.id)
 
 
@@ -104,17 +118,30 @@ async def update_user(
         raise NotFound(USER_NOT_FOUND)
     if update.disabled:
         await login_sessions.revoke_user(database, settings, cache, user_id)
+    if update.disabled is not None:
+        event = "admin.user_disabled" if update.disabled else "admin.user_enabled"
+        audit(event, admin=_actor(admin_id), user_id=str(user_id))
+    if update.role is not None:
+        audit("admin.role_changed", admin=_actor(admin_id), user_id=str(user_id), role=update.role)
     return AdminUserOut.model_validate(document)
 
 
 async def reset_password(
-    database: Database, settings: Settings, cache: RevocationCache, raw_user_id: str, new_password: str
+    database: Database,
+    settings: Settings,
+    cache: RevocationCache,
+    hashing: PasswordHashing,
+    admin_id: ObjectId | None,
+    raw_user_id: str,
+    new_password: str,
 ) -> None:
-    """Set a new password and log the user out everywhere."""
+    """Set a new password, log the user out everywhere and revoke the user's API keys."""
     user_id = _user_id(raw_user_id)
-    if not await accounts.set_password(database, user_id, new_password):
+    if not await accounts.set_password(database, hashing, user_id, new_password):
         raise NotFound(USER_NOT_FOUND)
     await login_sessions.revoke_user(database, settings, cache, user_id)
+    revoked = await api_keys.delete_user_keys(database, cache, user_id, "admin_password_reset")
+    audit("admin.password_reset", admin=_actor(admin_id), user_id=str(user_id), api_keys_revoked=revoked)
 
 
 async def delete_user(
@@ -127,7 +154,8 @@ async def delete_user(
     if not await users.delete_user(database.db, user_id):
         raise NotFound(USER_NOT_FOUND)
     await login_sessions.revoke_user(database, settings, cache, user_id)
-    await api_keys.delete_user_keys(database, cache, user_id)
+    await api_keys.delete_user_keys(database, cache, user_id, "user_deleted")
+    audit("admin.user_deleted", admin=_actor(admin_id), user_id=str(user_id))
     session_ids = await chat.user_session_ids(database.db, user_id)
     await chat.delete_user_sessions(database.db, user_id)
     await chat.delete_messages_of_sessions(database.db, session_ids)

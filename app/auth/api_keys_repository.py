@@ -1,5 +1,10 @@
 """The api_keys collection: one document per key, by the SHA-256 of the key (unique index).
-The key itself is never stored. Expired keys are deleted by the TTL index on expires_at."""
+The key itself is never stored. Expired keys are deleted by the TTL index on expires_at.
+
+A user holds at most MAX_KEYS_PER_USER keys: each key takes one of the user's numbered slots,
+`slot` = "<user id>:<n>" under a unique index, so two concurrent creations cannot take the
+same slot and the count cannot pass the limit (no find-then-insert). Deleting a key, or its
+expiry, frees its slot."""
 
 from __future__ import annotations
 
@@ -8,10 +13,16 @@ from datetime import datetime
 from bson import ObjectId
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from app.core.db import API_KEYS, Document
 
-MAX_KEYS_LISTED = 1000
+MAX_KEYS_PER_USER = 50
+
+
+async def _used_slots(db: AsyncDatabase[Document], user_id: ObjectId) -> set[str]:
+    cursor = db[API_KEYS].find({"user_id": user_id}, {"slot": 1, "_id": 0})
+    return {str(document.get("slot")) async for document in cursor}
 
 
 async def insert_api_key(
@@ -22,30 +33,50 @@ async def insert_api_key(
     key_hash: str,
     scopes: list[str],
     now: datetime,
-    expires_at: datetime | None,
-) -> ObjectId:
-    document = {
-        "user_id": user_id,
-        "name": name,
-        "prefix": prefix,
-        "key_hash": key_hash,
-        "scopes": scopes,
-        "created_at": now,
-        "last_used_at": None,
-        "expires_at": expires_at,
-    }
-    result = await db[API_KEYS].insert_one(document)
-    key_id: ObjectId = result.inserted_id
-    return key_id
+    expires_at: datetime,
+) -> ObjectId | None:
+    """The new key's id, or None when all of the user's slots are taken."""
+    used = await _used_slots(db, user_id)
+    for number in range(MAX_KEYS_PER_USER):
+        slot = f"{user_id}:{number}"
+        if slot in used:
+            continue
+        document = {
+            "user_id": user_id,
+            "slot": slot,
+            "name": name,
+            "prefix": prefix,
+            "key_hash": key_hash,
+            "scopes": scopes,
+            "created_at": now,
+            "last_used_at": None,
+            "expires_at": expires_at,
+        }
+        try:
+            result = await db[API_KEYS].insert_one(document)
+        except DuplicateKeyError as exc:
+            if "key_hash" in str(exc):
+                raise
+            continue  # taken by a concurrent creation: try the next slot
+        key_id: ObjectId = result.inserted_id
+        return key_id
+    return None
 
 
-async def find_api_key(db: AsyncDatabase[Document], key_id: ObjectId, user_id: ObjectId) -> Document | None:
-    return await db[API_KEYS].find_one({"_id": key_id, "user_id": user_id})
+async def find_api_key(db: AsyncDatabase[Document], key_id: ObjectId) -> Document | None:
+    return await db[API_KEYS].find_one({"_id": key_id})
 
 
-async def user_api_keys(db: AsyncDatabase[Document], user_id: ObjectId) -> list[Document]:
-    cursor = db[API_KEYS].find({"user_id": user_id}).sort("created_at", ASCENDING)
-    return await cursor.to_list(MAX_KEYS_LISTED)
+async def user_api_keys_from(
+    db: AsyncDatabase[Document], user_id: ObjectId, created_since: datetime | None
+) -> list[Document]:
+    """The user's keys created at or after `created_since`, oldest first (at most
+    MAX_KEYS_PER_USER, and legacy keys made before the limit: the user_created index)."""
+    query: Document = {"user_id": user_id}
+    if created_since is not None:
+        query["created_at"] = {"$gte": created_since}
+    cursor = db[API_KEYS].find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+    return await cursor.to_list(None)
 
 
 async def use_api_key(db: AsyncDatabase[Document], key_hash: str, now: datetime) -> Document | None:
@@ -58,8 +89,10 @@ async def use_api_key(db: AsyncDatabase[Document], key_hash: str, now: datetime)
     return document | {"last_used_at": now}
 
 
-async def delete_api_key(db: AsyncDatabase[Document], key_id: ObjectId, user_id: ObjectId) -> bool:
-    result = await db[API_KEYS].delete_one({"_id": key_id, "user_id": user_id})
+async def delete_api_key(db: AsyncDatabase[Document], key_id: ObjectId) -> bool:
+    """By _id alone (a filter of _id plus another field is a collection scan on SecantusDB):
+    the caller has checked the owner."""
+    result = await db[API_KEYS].delete_one({"_id": key_id})
     return result.deleted_count == 1
 
 

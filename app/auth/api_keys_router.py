@@ -1,25 +1,47 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
 
-from app.auth import api_keys
-from app.auth.dependencies import Revocations, SessionUser
+from fastapi import APIRouter, Query, Response, status
+
+from app.auth import api_keys, service
+from app.auth.dependencies import Address, Attempts, Hashing, PageCursors, Revocations, SessionUser, SettingsDep
 from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from app.core.db import DatabaseDep
-from app.core.responses import error_responses
+from app.core.pages import DEFAULT_PAGE_SIZE, Page, PageSize
+from app.core.responses import NO_STORE, error_responses
 
 router = APIRouter(prefix="/auths/api-keys", tags=["api keys"], responses=error_responses(400, 401, 403, 408, 413, 503))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-async def create_api_key(body: ApiKeyCreate, user: SessionUser, database: DatabaseDep) -> ApiKeyCreated:
-    """A new key for programs, returned once in `key`: store it now, only its hash is kept."""
-    return await api_keys.create_api_key(database, user.id, body)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(409, 429))
+async def create_api_key(
+    body: ApiKeyCreate,
+    response: Response,
+    user: SessionUser,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    attempts: Attempts,
+    hashing: Hashing,
+    address: Address,
+) -> ApiKeyCreated:
+    """A new key for programs, returned once in `key`: store it now, only its hash is kept.
+    Needs your current password (400 when wrong; throttled like a login). 409 past 50 keys."""
+    await service.check_current_password(database, attempts, hashing, user.id, body.current_password, address)
+    response.headers.update(NO_STORE)
+    return await api_keys.create_api_key(database, settings, user.id, body)
 
 
 @router.get("")
-async def list_api_keys(user: SessionUser, database: DatabaseDep) -> list[ApiKeyOut]:
-    return await api_keys.list_api_keys(database, user.id)
+async def list_api_keys(
+    user: SessionUser,
+    database: DatabaseDep,
+    cursors: PageCursors,
+    limit: Annotated[PageSize, Query(description="Items per page")] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
+) -> Page[ApiKeyOut]:
+    """Your keys, oldest first."""
+    return await api_keys.list_api_keys(database, cursors, user.id, limit, cursor)
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))

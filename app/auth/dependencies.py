@@ -19,11 +19,15 @@ from fastapi.security import OAuth2PasswordBearer
 from app.auth.api_keys import ApiKeyCache
 from app.auth.principal import WRITE, AuthenticatedUser
 from app.auth.revocation import RevocationCache
+from app.auth.throttle import PasswordAttempts
 from app.core.config import Settings
+from app.core.cursors import CursorCodec
 from app.core.errors import Forbidden, Unauthorized
+from app.core.hashing import PasswordHashing
 from app.core.security import InvalidToken, decode_access_token, is_api_key
 from app.core.types import parse_object_id
 
+UNKNOWN_ADDRESS = "unknown"
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auths/login", auto_error=False)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 INVALID_TOKEN = "Invalid or expired token"
@@ -39,8 +43,33 @@ def _revocations(request: Request) -> RevocationCache:
     return cache
 
 
+def _attempts(request: Request) -> PasswordAttempts:
+    attempts: PasswordAttempts = request.app.state.password_attempts
+    return attempts
+
+
+def _hashing(request: Request) -> PasswordHashing:
+    hashing: PasswordHashing = request.app.state.password_hashing
+    return hashing
+
+
+def _cursors(request: Request) -> CursorCodec:
+    codec: CursorCodec = request.app.state.cursor_codec
+    return codec
+
+
+def client_address(request: Request) -> str:
+    """The peer's address, which password attempts are throttled per. uvicorn takes it from
+    X-Forwarded-For only when the peer is a proxy it was told to trust."""
+    return request.client.host if request.client else UNKNOWN_ADDRESS
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
+Address = Annotated[str, Depends(client_address)]
 Revocations = Annotated[RevocationCache, Depends(_revocations)]
+Attempts = Annotated[PasswordAttempts, Depends(_attempts)]
+Hashing = Annotated[PasswordHashing, Depends(_hashing)]
+PageCursors = Annotated[CursorCodec, Depends(_cursors)]
 
 
 async def current_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> AuthenticatedUser:

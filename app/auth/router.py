@@ -2,26 +2,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import login_sessions, service
-from app.auth.dependencies import CurrentUser, Revocations, SessionUser, SettingsDep
+from app.auth.dependencies import Address, Attempts, CurrentUser, Hashing, Revocations, SessionUser, SettingsDep
 from app.auth.schemas import PasswordChange, RefreshRequest, RegisterRequest, TokenOut, UserOut
 from app.core.db import DatabaseDep
-from app.core.responses import error_responses
+from app.core.responses import NO_STORE, error_responses
 
 router = APIRouter(prefix="/auths", tags=["auth"], responses=error_responses(400, 401, 403, 408, 413, 503))
-UNKNOWN_ADDRESS = "unknown"
-
-
-def client_address(request: Request) -> str:
-    """The peer's address. Behind a reverse proxy run uvicorn with --proxy-headers and
-    --forwarded-allow-ips so that this is the client's, not the proxy's."""
-    return request.client.host if request.client else UNKNOWN_ADDRESS
-
-
-Address = Annotated[str, Depends(client_address)]
 THROTTLED = error_responses(429)
 
 
@@ -30,25 +20,34 @@ THROTTLED = error_responses(429)
     status_code=status.HTTP_201_CREATED,
     responses={**THROTTLED, **error_responses(409)},
 )
-async def register(body: RegisterRequest, database: DatabaseDep, settings: SettingsDep, address: Address) -> UserOut:
-    return await service.register(database, settings, body.username, body.password, address)
+async def register(
+    body: RegisterRequest, database: DatabaseDep, settings: SettingsDep, hashing: Hashing, address: Address
+) -> UserOut:
+    return await service.register(database, settings, hashing, body.username, body.password, address)
 
 
 @router.post("/login", responses=THROTTLED)
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    response: Response,
     database: DatabaseDep,
     settings: SettingsDep,
+    attempts: Attempts,
+    hashing: Hashing,
     address: Address,
 ) -> TokenOut:
     """An access token (short-lived) and a refresh token (single use) for a username and password."""
-    return await service.login(database, settings, form.username, form.password, address)
+    response.headers.update(NO_STORE)
+    return await service.login(database, settings, attempts, hashing, form.username, form.password, address)
 
 
-@router.post("/refresh")
-async def refresh(body: RefreshRequest, database: DatabaseDep, settings: SettingsDep, cache: Revocations) -> TokenOut:
+@router.post("/refresh", responses=THROTTLED)
+async def refresh(
+    body: RefreshRequest, response: Response, database: DatabaseDep, settings: SettingsDep, cache: Revocations
+) -> TokenOut:
     """A new token pair; the refresh token presented stops working. Presenting a used one
     again logs that session out everywhere."""
+    response.headers.update(NO_STORE)
     return await login_sessions.rotate(database, settings, cache, body.refresh_token)
 
 
@@ -66,10 +65,15 @@ async def change_password(
     database: DatabaseDep,
     settings: SettingsDep,
     cache: Revocations,
+    attempts: Attempts,
+    hashing: Hashing,
     address: Address,
 ) -> Response:
-    """Change your password; your other sessions are logged out, this one stays."""
-    await service.change_password(database, settings, cache, user, body.current_password, body.new_password, address)
+    """Change your password; your other sessions are logged out (this one stays) and your API
+    keys are revoked."""
+    await service.change_password(
+        database, settings, cache, attempts, hashing, user, body.current_password, body.new_password, address
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -9,7 +9,7 @@ from app.core.types import DocumentModel, RequestModel, UTCDateTime
 USERNAME_PATTERN = r"^[A-Za-z0-9._-]{3,32}$"
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 API_KEY_NAME_MAX = 100
-API_KEY_MAX_DAYS = 3650
+API_KEY_MAX_DAYS = 3650  # the schema's bound; API_KEY_MAX_DAYS (setting) is the one enforced
 
 Username = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=USERNAME_PATTERN)]
 Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
@@ -60,7 +60,12 @@ Scopes = Annotated[list[Scope], Field(min_length=1, max_length=2), AfterValidato
 class ApiKeyCreate(RequestModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=API_KEY_NAME_MAX)]
     scopes: Scopes
-    expires_in_days: Annotated[int, Field(ge=1, le=API_KEY_MAX_DAYS)] | None = None
+    expires_in_days: Annotated[int, Field(ge=1, le=API_KEY_MAX_DAYS)] | None = Field(
+        default=None, description="Omitted: API_KEY_DEFAULT_DAYS; at most API_KEY_MAX_DAYS"
+    )
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=PASSWORD_MAX)] = Field(
+        description="Your password: creating a key is checked (and throttled) like a login"
+    )
 
 
 class ApiKeyOut(DocumentModel):
@@ -71,7 +76,7 @@ class ApiKeyOut(DocumentModel):
     last_used_at: UTCDateTime | None = Field(
         default=None, description="Updated at most every API_KEY_CACHE_SECONDS per server"
     )
-    expires_at: UTCDateTime | None = None
+    expires_at: UTCDateTime | None = Field(default=None, description="null only for keys made before expiry existed")
 
 
 class ApiKeyCreated(ApiKeyOut):

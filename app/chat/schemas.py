@@ -1,14 +1,16 @@
 from __future__ import annotations
 
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.chat.metadata import JsonObject, Metadata, MetadataPatch
+from app.core.pages import DEFAULT_PAGE_SIZE as DEFAULT_PAGE_SIZE
+from app.core.pages import MAX_PAGE_SIZE as MAX_PAGE_SIZE
+from app.core.pages import Page as Page
+from app.core.pages import PageSize as PageSize
 from app.core.types import DocumentModel, PyObjectId, RequestModel, UTCDateTime
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
 MAX_MESSAGES_PAGE_SIZE = 1000
 MAX_BATCH = 100
 TITLE_MAX = 200
@@ -23,9 +25,7 @@ Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 SessionName = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
 Platform = Annotated[str, StringConstraints(pattern=PLATFORM_PATTERN)]
 Content = Annotated[str, StringConstraints(max_length=CONTENT_MAX)]
-PageSize = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)]
 MessagesPageSize = Annotated[int, Field(ge=1, le=MAX_MESSAGES_PAGE_SIZE)]
-T = TypeVar("T")
 
 
 class SessionCreate(RequestModel):
@@ -103,8 +103,3 @@ class MessageOut(DocumentModel):
 
 class MessageList(BaseModel):
     items: list[MessageOut]
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")

@@ -29,19 +29,29 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = SecretStr("")
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
+    refresh_family_max_days: int = Field(default=90, ge=1, le=3650)
+    refresh_max_per_hour: int = Field(default=60, ge=1)
     allow_registration: bool = True
     login_max_failures: int = Field(default=10, ge=1)
     login_max_failures_per_ip: int = Field(default=100, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
     login_lockout_seconds: int = Field(default=15 * 60, ge=1)
     login_lockout_max_seconds: int = Field(default=24 * 60 * 60, ge=1)
+    login_max_failures_per_account: int = Field(default=100, ge=1)
+    login_max_in_flight_per_account: int = Field(default=2, ge=1)
+    login_max_in_flight_per_ip: int = Field(default=16, ge=1)
+    password_hash_concurrency: int = Field(default=0, ge=0, le=256)
+    password_hash_wait_seconds: float = Field(default=2.0, gt=0, le=60)
     register_max_per_ip: int = Field(default=20, ge=1)
     register_window_seconds: int = Field(default=60 * 60, ge=1)
     revocation_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    api_key_default_days: int = Field(default=90, ge=1, le=3650)
+    api_key_max_days: int = Field(default=365, ge=1, le=3650)
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     log_level: LogLevel = "INFO"
     cors_origins: str = ""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    account_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     db_timeout_seconds: float = Field(default=2.5, gt=0, le=60)
     body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     request_body_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
@@ -62,6 +72,12 @@ class Settings(BaseSettings):
     def forwarded_allow_ip_list(self) -> list[str]:
         """The proxies whose X-Forwarded-For / -Proto are believed; empty: nobody's."""
         return [address.strip() for address in self.forwarded_allow_ips.split(",") if address.strip()]
+
+    @model_validator(mode="after")
+    def _api_key_default_within_max(self) -> Settings:
+        if self.api_key_default_days > self.api_key_max_days:
+            raise ValueError("API_KEY_DEFAULT_DAYS must not exceed API_KEY_MAX_DAYS")
+        return self
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:

@@ -28,6 +28,7 @@ USERS = "users"
 SESSIONS = "chat_sessions"
 MESSAGES = "messages"
 REFRESH_TOKENS = "refresh_tokens"
+REFRESH_FAMILIES = "refresh_families"
 REVOCATIONS = "revocations"
 API_KEYS = "api_keys"
 THROTTLES = "throttles"
@@ -73,10 +74,16 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("user_id", ASCENDING), ("family_id", ASCENDING)], name="user_family"),
         _expires(),
     ],
+    REFRESH_FAMILIES: [
+        IndexModel([("family_id", ASCENDING)], unique=True, name="family_id_unique"),
+        IndexModel([("user_id", ASCENDING)], name="user_id"),
+        _expires(),
+    ],
     REVOCATIONS: [IndexModel([("created_at", ASCENDING)], name="created_at"), _expires()],
     API_KEYS: [
         IndexModel([("key_hash", ASCENDING)], unique=True, name="key_hash_unique"),
-        IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"),
+        IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)], name="user_created_id"),
+        IndexModel([("slot", ASCENDING)], unique=True, sparse=True, name="slot_unique"),
         _expires(),
     ],
     THROTTLES: [IndexModel([("key", ASCENDING)], unique=True, name="key_unique"), _expires()],

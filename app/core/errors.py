@@ -8,17 +8,24 @@
     ├── Conflict             409  a unique name already taken; a keyed request still in flight
     ├── UnprocessableContent 422  a rule that spans fields (most 422s come from validation)
     ├── TooManyRequests      429  login or registration throttled; carries Retry-After
-    └── DatabaseUnavailable  503  the database did not answer in time
+    ├── DatabaseUnavailable  503  the database did not answer in time
+    └── ServerBusy           503  too many password checks waiting; carries Retry-After
 
-413 (body over MAX_BODY_BYTES) and 408 (body too slow) come from BodyLimitMiddleware.
+422 (a body, query or path that does not validate) lists at most MAX_VALIDATION_ERRORS errors,
+each with its `loc`, `msg` and `type` only: the input is never echoed back (it may hold a
+password, and echoing it let a 1 MB body amplify into a 9.5 MB answer).
+413 (body over its limit) and 408 (body too slow) come from BodyLimitMiddleware.
 Driver errors that mean "the database is unreachable or too slow" are rendered as 503 too.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
 
@@ -88,7 +95,19 @@ class DatabaseUnavailable(AppError):
     detail = "Database unavailable, try again shortly"
 
 
+class ServerBusy(AppError):
+    status_code = 503
+    detail = "The server is busy; try again shortly"
+
+    def __init__(self, retry_after_seconds: int, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(max(1, retry_after_seconds))}
+
+
 UNAVAILABLE_ERRORS = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
+MAX_VALIDATION_ERRORS = 10
+MAX_LOC_PARTS = 8
+MAX_TEXT_CHARS = 120
 
 
 def error_response(status_code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -101,6 +120,38 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
         detail = [{"loc": list(exc.loc), "msg": exc.detail, "type": "value_error"}]
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
     return error_response(exc.status_code, exc.detail, exc.headers)
+
+
+def _safe_text(value: object) -> str:
+    """Short, and encodable as UTF-8 (a lone surrogate in a key name becomes "?")."""
+    text = str(value)[:MAX_TEXT_CHARS]
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _loc_part(part: object) -> str | int:
+    return part if isinstance(part, int) and not isinstance(part, bool) else _safe_text(part)
+
+
+def validation_details(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first MAX_VALIDATION_ERRORS errors as {loc, msg, type}: no input, ctx or url."""
+    details = []
+    for error in errors[:MAX_VALIDATION_ERRORS]:
+        loc = error.get("loc", ())
+        details.append(
+            {
+                "loc": [_loc_part(part) for part in tuple(loc)[:MAX_LOC_PARTS]],
+                "msg": _safe_text(error.get("msg", "Invalid value")),
+                "type": _safe_text(error.get("type", "value_error")),
+            }
+        )
+    return details
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    log.info("request did not validate", extra={"path": request.url.path, "errors": len(errors)})
+    return JSONResponse({"detail": validation_details(errors), "error_count": len(errors)}, status_code=422)
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
@@ -119,5 +170,6 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(PyMongoError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -69,25 +69,42 @@ class BodyLimitMiddleware:
     """413 for bodies over `max_bytes` (declared or streamed), and 408 for a client that stops
     sending its body for `read_timeout` seconds or has not sent all of it `total_timeout` seconds
     after its headers (a body trickled a byte at a time otherwise holds a connection for as long
-    as the client likes: measured, 1 byte every 20 s was held 80 s and more).
+    as the client likes: measured, 1 byte every 20 s was held 80 s and more). `path_limits`
+    gives smaller limits to paths under some prefixes (account and admin routes take a few
+    hundred bytes; only chat routes have a reason to take more).
 
     The errors are raised from `receive` as HTTPException, which FastAPI passes through its
     body parsing to the exception handlers, so they render as `{"detail": ...}`. A 408 closes
     the connection: the rest of that body is not worth reading.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float, total_timeout: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        read_timeout: float,
+        total_timeout: float,
+        path_limits: tuple[tuple[str, int], ...] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.read_timeout = read_timeout
         self.total_timeout = total_timeout
+        self.path_limits = path_limits
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.path_limits:
+            if path == prefix or path.startswith(prefix + "/"):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
             response = error_response(413, TOO_LARGE, headers={"Connection": "close"})
             await response(scope, receive, send)
             return
@@ -108,7 +125,7 @@ class BodyLimitMiddleware:
                 raise HTTPException(408, TOO_SLOW, headers={"Connection": "close"}) from exc
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise HTTPException(413, TOO_LARGE)
                 body_done = not message.get("more_body", False)
             return message

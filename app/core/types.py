@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from bson import ObjectId
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator
 
 OBJECT_ID_PATTERN = "^[0-9a-fA-F]{24}$"
 
@@ -66,7 +66,25 @@ class DocumentModel(BaseModel):
     id: PyObjectId = Field(alias="_id")
 
 
+def is_valid_unicode(text: str) -> bool:
+    """False for a string holding a lone surrogate (JSON allows "\\ud800"; UTF-8, BSON and
+    password hashing do not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class RequestModel(BaseModel):
-    """A request body: unknown fields (a forged `_id`, `user_id`, `created_at`, ...) are a 422."""
+    """A request body: unknown fields (a forged `_id`, `user_id`, `created_at`, ...) are a 422,
+    and so is a string holding a lone surrogate (it could be neither stored nor hashed)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _valid_unicode(cls, value: Any) -> Any:
+        if isinstance(value, str) and not is_valid_unicode(value):
+            raise ValueError("must be valid Unicode text (no unpaired surrogates)")
+        return value

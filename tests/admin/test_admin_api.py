@@ -127,7 +127,13 @@ async def test_delete_removes_the_user_with_sessions_messages_and_keys(
     ).status_code == 201
     kept = await make_session(client, bystander)
     await post_message(client, bystander, kept["_id"])
-    key = (await client.post("/auths/api-keys", json={"name": "k", "scopes": ["read"]}, headers=user.headers)).json()
+    key = (
+        await client.post(
+            "/auths/api-keys",
+            json={"name": "k", "scopes": ["read"], "current_password": user.password},
+            headers=user.headers,
+        )
+    ).json()
 
     assert (await client.delete(f"/admin/users/{user.id}", headers=admin.headers)).status_code == 204
     owner = ObjectId(user.id)

@@ -8,13 +8,14 @@ import base64
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 from bson import ObjectId
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 from pymongo.asynchronous.database import AsyncDatabase
 
-from app.core.db import REFRESH_TOKENS, Document
+from app.core.db import REFRESH_FAMILIES, REFRESH_TOKENS, REVOCATIONS, Document
 from app.core.security import JWT_ALGORITHM, JWT_AUDIENCE, JWT_ISSUER
 from tests.conftest import TEST_JWT_SECRET, StartApp
 from tests.factories import bearer, login_tokens, make_admin, make_user
@@ -184,7 +185,9 @@ async def test_a_disabled_users_token_is_401_within_seconds_on_every_server(
     assert await _eventually_401(other_server, tokens["access_token"]) < 3.0
     assert (await client.post("/auths/refresh", json={"refresh_token": tokens["refresh_token"]})).status_code == 401
     login = await client.post("/auths/login", data={"username": user.username, "password": user.password})
-    assert login.status_code == 403
+    wrong = await client.post("/auths/login", data={"username": user.username, "password": "not-the-password"})
+    # Issue 8, hole 10: no 403 oracle for the right password of a disabled account.
+    assert login.status_code == wrong.status_code == 401 and login.json() == wrong.json()
 
     await client.patch(f"/admin/users/{user.id}", json={"disabled": False}, headers=admin.headers)
     await asyncio.sleep(1.1)  # a token issued in the second of the revocation counts as before it
@@ -229,3 +232,77 @@ async def test_change_password_checks_the_current_one_and_the_body(client: Async
         assert (await client.post("/auths/password", json=body, headers=user.headers)).status_code == 422, body
     ok = {"current_password": user.password, "new_password": "long-enough-1"}
     assert (await client.post("/auths/password", json=ok)).status_code == 401
+
+
+async def _refresh(client: AsyncClient, refresh_token: str) -> Response:
+    return await client.post("/auths/refresh", json={"refresh_token": refresh_token})
+
+
+async def test_a_raced_refresh_cannot_outlive_reuse_detection(
+    client: AsyncClient, db: AsyncDatabase[Document], start_app: StartApp
+) -> None:
+    """Issue 8, hole 2: of two concurrent refreshes of one token, the winner's new refresh token
+    kept working after reuse was detected (9 of 40 trials), and still minted tokens once the
+    family's revocation entry had expired. Rotation is now conditional on a live family."""
+    user = await make_user(client)
+    winners: list[dict[str, Any]] = []
+    for _ in range(40):
+        tokens = await login_tokens(client, user.username, user.password)
+        first, second = await asyncio.gather(
+            _refresh(client, tokens["refresh_token"]), _refresh(client, tokens["refresh_token"])
+        )
+        assert sorted([first.status_code, second.status_code]) in ([200, 401], [401, 401])
+        for response in (first, second):
+            if response.status_code == 200:
+                winners.append(response.json())
+    assert winners
+    for pair in winners:
+        assert (await _refresh(client, pair["refresh_token"])).status_code == 401
+        assert await _me(client, pair["access_token"]) == 401
+    # Once the access-token lifetime has passed, the revocation entries are gone (TTL); a fresh
+    # server knows nothing of them. The family itself stays revoked.
+    await db[REVOCATIONS].delete_many({})
+    later = await start_app()
+    for pair in winners:
+        assert (await _refresh(later, pair["refresh_token"])).status_code == 401
+    live = await db[REFRESH_FAMILIES].count_documents({"user_id": ObjectId(user.id), "revoked": False})
+    assert live == 1  # only make_user's own login: every raced family is revoked
+
+
+async def test_token_responses_are_not_cached(client: AsyncClient) -> None:
+    """Issue 8, hole 10: RFC 6749 section 5.1."""
+    user = await make_user(client)
+    login = await client.post("/auths/login", data={"username": user.username, "password": user.password})
+    refreshed = await _refresh(client, login.json()["refresh_token"])
+    for response in (login, refreshed):
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "no-store" and response.headers["pragma"] == "no-cache"
+
+
+async def test_a_login_session_has_an_absolute_lifetime(start_app: StartApp, db: AsyncDatabase[Document]) -> None:
+    """Issue 8, hole 10: refreshing no longer extends a login forever."""
+    server = await start_app(refresh_family_max_days=1, refresh_token_days=30)
+    user = await make_user(server)
+    tokens = await login_tokens(server, user.username, user.password)
+    assert tokens["refresh_expires_in"] == 24 * 3600
+    refreshed = (await _refresh(server, tokens["refresh_token"])).json()
+    assert 0 < refreshed["refresh_expires_in"] <= 24 * 3600
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    await db[REFRESH_FAMILIES].update_many({"user_id": ObjectId(user.id)}, {"$set": {"expires_at": past}})
+    assert (await _refresh(server, refreshed["refresh_token"])).status_code == 401
+
+
+async def test_rotations_are_throttled_per_family(start_app: StartApp) -> None:
+    """Issue 8, hole 10: rotations were unthrottled."""
+    server = await start_app(refresh_max_per_hour=3)
+    user = await make_user(server)
+    tokens = await login_tokens(server, user.username, user.password)
+    other = await login_tokens(server, user.username, user.password)
+    refresh_token = tokens["refresh_token"]
+    for _ in range(3):
+        response = await _refresh(server, refresh_token)
+        assert response.status_code == 200
+        refresh_token = response.json()["refresh_token"]
+    throttled = await _refresh(server, refresh_token)
+    assert throttled.status_code == 429 and 0 < int(throttled.headers["retry-after"]) <= 3600
+    assert (await _refresh(server, other["refresh_token"])).status_code == 200  # another family is not
