@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     db_timeout_seconds: float = Field(default=2.5, gt=0, le=60)
     body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    event_queue_size: int = Field(default=1000, ge=10, le=100_000)
+    event_replay_buffer: int = Field(default=10_000, ge=100, le=1_000_000)
 
     @property
     def embedded(self) -> bool:
