@@ -71,6 +71,22 @@ async def user_events(
         hub.unsubscribe(subscription)
 
 
+def _resume_after(
+    session: OwnedSession,
+    after_seq: Annotated[int | None, Query(ge=0, description="Replay the stored messages after this seq")] = None,
+    last_event_id: LastEventId = None,
+) -> int:
+    """The seq to start after: `after_seq`, else `Last-Event-ID`, else the newest (live only).
+    A dependency, so that a bad value is a 400 before the stream starts."""
+    if after_seq is not None:
+        return after_seq
+    if last_event_id is None:
+        return int(session["message_count"])
+    if not last_event_id.isdigit() or len(last_event_id) > 18:
+        raise BadRequest("Last-Event-ID must be a message seq on this stream")
+    return int(last_event_id)
+
+
 @router.get("/chat/sessions/{session_id}/events", response_class=EventSourceResponse, responses=error_responses(404))
 async def session_events(
     session: OwnedSession,
@@ -78,13 +94,11 @@ async def session_events(
     database: DatabaseDep,
     hub: Hub,
     revocations: Revocations,
-    after_seq: Annotated[int | None, Query(ge=0, description="Replay the stored messages after this seq")] = None,
-    last_event_id: LastEventId = None,
+    sent: Annotated[int, Depends(_resume_after)],
 ) -> AsyncIterator[ServerSentEvent]:
     """The session's new messages, `message.created` with id = seq. With `after_seq` (or
     `Last-Event-ID`), first every stored message after it, then live: no gap, no repeat."""
     session_id: ObjectId = session["_id"]
-    sent = _start_seq(after_seq, last_event_id, int(session["message_count"]))
     subscription = hub.subscribe(user.id)  # before the replay: nothing can fall between
     try:
         yield CONNECTED
@@ -106,16 +120,6 @@ async def session_events(
                 yield event
     finally:
         hub.unsubscribe(subscription)
-
-
-def _start_seq(after_seq: int | None, last_event_id: str | None, message_count: int) -> int:
-    if after_seq is not None:
-        return after_seq
-    if last_event_id is None:
-        return message_count
-    if not last_event_id.isdigit() or len(last_event_id) > 18:
-        raise BadRequest("Last-Event-ID must be a message seq on this stream")
-    return int(last_event_id)
 
 
 async def _live(
