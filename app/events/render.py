@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from bson import ObjectId
 from fastapi.sse import ServerSentEvent
+from pydantic import ValidationError
 
 from app.chat.schemas import MessageOut, SessionOut
 from app.core.changes import Change
@@ -13,11 +16,21 @@ SESSION_CREATED = "session.created"
 SESSION_UPDATED = "session.updated"
 SESSION_DELETED = "session.deleted"
 MESSAGE_CREATED = "message.created"
+log = logging.getLogger(__name__)
 RESET = ServerSentEvent(event="reset", data={"detail": "Events were missed: reload over REST, then reconnect"})
 
 
 def user_event(change: Change) -> ServerSentEvent | None:
-    """The event for the user stream, with the change's id; None for what clients do not see."""
+    """The event for the user stream, with the change's id; None for what clients do not see
+    (and for a document that does not fit its response model: logged, never a broken stream)."""
+    try:
+        return _user_event(change)
+    except ValidationError:
+        log.warning("a changed document does not fit its response model", extra={"collection": change.collection})
+        return None
+
+
+def _user_event(change: Change) -> ServerSentEvent | None:
     if change.collection == MESSAGES and change.operation == "insert":
         return ServerSentEvent(event=MESSAGE_CREATED, id=change.token, raw_data=_message_json(change))
     if change.collection == SESSIONS:
@@ -30,8 +43,12 @@ def session_message(change: Change, session_id: ObjectId) -> tuple[int, ServerSe
     """For one session's stream: a new message of that session as (seq, event), id = seq."""
     if change.collection != MESSAGES or change.operation != "insert" or change.document.get("session_id") != session_id:
         return None
-    seq = int(change.document["seq"])
-    return seq, ServerSentEvent(event=MESSAGE_CREATED, id=str(seq), raw_data=_message_json(change))
+    try:
+        message = MessageOut.model_validate(change.document)
+    except ValidationError:
+        log.warning("a changed document does not fit its response model", extra={"collection": change.collection})
+        return None
+    return message.seq, message_event(message)
 
 
 def message_event(message: MessageOut) -> ServerSentEvent:
