@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
 
@@ -103,6 +105,14 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.detail, exc.headers)
 
 
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    """422 saying where and why, never the rejected value: FastAPI's default answer carries
+    each error's `input` (and `ctx`, which can quote it), e.g. 16 KB of metadata sent back."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [{key: error[key] for key in ("type", "loc", "msg") if key in error} for error in exc.errors()]
+    return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, UNAVAILABLE_ERRORS):
         log.warning("database unavailable", extra={"error": type(exc).__name__, "path": request.url.path})
@@ -119,5 +129,6 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(PyMongoError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
