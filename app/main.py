@@ -21,15 +21,18 @@ from app.auth.router import router as auth_router
 from app.auth.throttle import PasswordAttempts
 from app.chat.router import router as chat_router
 from app.chat.upgrade import upgrade_chat_documents
+from app.core.change_stream import watch_changes
+from app.core.changes import ChangeHub
 from app.core.config import Settings, with_persistent_secret
 from app.core.cursors import CursorCodec
-from app.core.db import close_client, open_database, redact_uri
+from app.core.db import MESSAGES, SESSIONS, Database, close_client, open_database, redact_uri
 from app.core.embedded import EmbeddedDatabase, EmbeddedDatabaseError
 from app.core.errors import install_error_handlers
 from app.core.hashing import PasswordHashing
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.docs import mount_api_docs
+from app.events.router import router as events_router
 from app.ui import mount_chat_ui
 
 log = logging.getLogger(__name__)
@@ -56,7 +59,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = await open_database(uri, settings, listeners)
         await upgrade_chat_documents(app.state.database.db)
         try:
-            async with watch_revocations(app.state.database, settings.revocation_poll_seconds) as revocations:
+            async with (
+                watch_revocations(app.state.database, settings.revocation_poll_seconds) as revocations,
+                _change_feed(app.state.database, app.state.change_hub, settings),
+            ):
                 app.state.revocations = revocations
                 yield
         finally:
@@ -64,6 +70,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if embedded:
             await embedded.stop()
+
+
+@asynccontextmanager
+async def _change_feed(database: Database, hub: ChangeHub, settings: Settings) -> AsyncIterator[None]:
+    """Feed the event streams: from one change stream (every server's writes), or where
+    there are none (a standalone MongoDB) from this process's own writes."""
+    if not database.supports_transactions:
+        log.warning(
+            "the database has no change streams (a standalone server): event streams see only "
+            "the writes made through this server process, not those of other instances; run "
+            "MongoDB as a replica set (a single node is enough)"
+        )
+        database.publish_local = hub.publish_local
+        yield
+        return
+    async with watch_changes(database, hub, [SESSIONS, MESSAGES], open_timeout=4 * settings.db_timeout_seconds):
+        yield
 
 
 async def _start_embedded(embedded: EmbeddedDatabase) -> str:
@@ -92,11 +115,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_keys = ApiKeyCache(settings.api_key_cache_seconds, settings.api_key_max_days)
     app.state.password_attempts = PasswordAttempts.from_settings(settings)
     app.state.password_hashing = PasswordHashing.from_settings(settings)
+    app.state.change_hub = ChangeHub(settings.event_queue_size, settings.event_replay_buffer)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth_router)
     app.include_router(api_keys_router)
     app.include_router(chat_router)
+    app.include_router(events_router)
     app.include_router(admin_router)
     app.state.metrics = Metrics() if settings.metrics_token.get_secret_value() else None
     if app.state.metrics:

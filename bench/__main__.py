@@ -24,7 +24,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from app.core.db import MESSAGES, SESSIONS, USERS
-from bench import direct, probe, programs, report
+from bench import direct, live, probe, programs, report
 from tests.server_process import ServerProcess
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -74,6 +74,9 @@ def main() -> None:
     try:
         uri = external or (work / "data" / "mongodb.uri").read_text().strip()
         results = run(server.base_url, uri, db_name, work)
+        secret = env.get("JWT_SECRET") or (work / "data" / "jwt_secret").read_text().strip()
+        assert server.process is not None
+        results["live_updates"] = asyncio.run(live.measure(server.base_url, uri, db_name, secret, server.process.pid))
     finally:
         server.stop()
         if external:

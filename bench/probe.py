@@ -19,13 +19,21 @@ IGNORED = {"hello", "isMaster", "ismaster", "endSessions", "ping", "createIndexe
 PASSWORD = "bench-password-123"
 
 
+def _change_stream(event: monitoring.CommandStartedEvent) -> bool:
+    """The server's one change stream polls in the background: not a command of the request."""
+    if event.command_name == "getMore":
+        return bool(event.command.get("collection") == "$cmd.aggregate")
+    pipeline = event.command.get("pipeline", []) if event.command_name == "aggregate" else []
+    return any("$changeStream" in stage for stage in pipeline)
+
+
 @dataclass
 class Recorder(monitoring.CommandListener):
     commands: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     recording: bool = False
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.recording and event.command_name not in IGNORED:
+        if self.recording and event.command_name not in IGNORED and not _change_stream(event):
             self.commands.append((event.command_name, dict(event.command)))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:

@@ -136,6 +136,12 @@ async def update_session(
     return result.matched_count == 1
 
 
+async def mark_session_deleted(db: AsyncDatabase[Document], session_id: ObjectId, now: datetime) -> bool:
+    """Set `deleted_at` just before the delete (see service.delete_session)."""
+    result = await db[SESSIONS].update_one({"_id": session_id}, {"$set": {"deleted_at": now}})
+    return result.matched_count == 1
+
+
 async def delete_session(db: AsyncDatabase[Document], session_id: ObjectId) -> bool:
     result = await db[SESSIONS].delete_one({"_id": session_id})
     return result.deleted_count == 1

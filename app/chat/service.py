@@ -11,7 +11,7 @@ from app.chat.metadata import MetadataError, merge_patch, validate_metadata
 from app.chat.paging import SeqRange, message_page_range
 from app.chat.schemas import MessageCreate, MessageList, MessageOut, Page, SessionCreate, SessionOut, SessionUpdate
 from app.core.cursors import CursorCodec
-from app.core.db import Database, Document
+from app.core.db import MESSAGES, SESSIONS, Database, Document
 from app.core.errors import BadRequest, Conflict, NotFound, UnprocessableContent
 from app.core.idempotency import IdempotentRequest, StoredResponse, run_once
 from app.core.transactions import run_in_transaction
@@ -57,6 +57,8 @@ async def create_session(
         except DuplicateKeyError as exc:
             raise _NameTaken() from exc
         created = await repository.find_owned_session(database.db, session_id, user_id, session)
+        assert created is not None
+        database.announce(SESSIONS, "insert", [created], user_id)
         return StoredResponse(201, SessionOut.model_validate(created).model_dump_json())
 
     lock = ("create-session", user_id, idempotency.key if idempotency else None)
@@ -101,7 +103,7 @@ async def update_session(database: Database, raw_session_id: str, user_id: Objec
     session_id = _session_id(raw_session_id)
     given = body.model_fields_set
 
-    async def apply(session: AsyncClientSession | None) -> SessionOut:
+    async def apply(session: AsyncClientSession | None) -> Document:
         current = await _owned_or_404(database, session_id, user_id, session)
         changes: Document = {}
         removals: list[str] = []
@@ -120,9 +122,11 @@ async def update_session(database: Database, raw_session_id: str, user_id: Objec
             raise Conflict(NAME_TAKEN) from exc
         if not updated:
             raise NotFound(SESSION_NOT_FOUND)
-        return SessionOut.model_validate(await _owned_or_404(database, session_id, user_id, session))
+        return await _owned_or_404(database, session_id, user_id, session)
 
-    return await run_in_transaction(database, apply, serialize_on=_session_lock(user_id, session_id))
+    document = await run_in_transaction(database, apply, serialize_on=_session_lock(user_id, session_id))
+    database.announce(SESSIONS, "update", [document], user_id)
+    return SessionOut.model_validate(document)
 
 
 def _patched_metadata(current: Document, patch: Document | None) -> Document:
@@ -138,11 +142,18 @@ def _patched_metadata(current: Document, patch: Document | None) -> Document:
 async def delete_session(database: Database, raw_session_id: str, user_id: ObjectId) -> None:
     """Delete the session, then its messages. Once the session is gone no message can be added
     to it (posting reads the session in its transaction), and its messages are unreachable
-    even if the second step is interrupted."""
+    even if the second step is interrupted.
+
+    The session is first marked with `deleted_at`: a change stream's delete event carries only
+    the `_id`, and that update carries the whole document, owner included, for event streams."""
     session_id = _session_id(raw_session_id)
-    await _owned_or_404(database, session_id, user_id)
+    current = await _owned_or_404(database, session_id, user_id)
+    now = utc_now()
+    if not await repository.mark_session_deleted(database.db, session_id, now):
+        raise NotFound(SESSION_NOT_FOUND)
     if not await repository.delete_session(database.db, session_id):
         raise NotFound(SESSION_NOT_FOUND)
+    database.announce(SESSIONS, "update", [{**current, "deleted_at": now}], user_id)
     await repository.adjust_session_count(database.db, user_id, -1)
     await repository.delete_session_messages(database.db, session_id)
 
@@ -186,10 +197,35 @@ async def append_messages(
             MessageOut.model_validate(d)
             for d in await repository.messages_in_seq_range(database.db, session_id, first, last, session)
         ]
+        if database.publish_local is not None:  # no transaction here: this body runs once
+            await _announce_messages(database, session_id, user_id, stored)
         body = MessageList(items=stored).model_dump_json() if as_list else stored[0].model_dump_json()
         return StoredResponse(201, body)
 
     return await run_once(database, user_id, idempotency, insert, _session_lock(user_id, session_id))
+
+
+async def _announce_messages(
+    database: Database, session_id: ObjectId, user_id: ObjectId, stored: list[MessageOut]
+) -> None:
+    database.announce(MESSAGES, "insert", [m.model_dump(by_alias=True) for m in stored], user_id)
+    session = await repository.find_owned_session(database.db, session_id, user_id)
+    if session is not None:
+        database.announce(SESSIONS, "update", [session], user_id)
+
+
+async def message_count(database: Database, session_id: ObjectId, user_id: ObjectId) -> int | None:
+    """The highest seq of the user's session now; None once it is gone."""
+    document = await repository.find_owned_session(database.db, session_id, user_id)
+    return None if document is None else int(document["message_count"])
+
+
+async def messages_between(
+    database: Database, session_id: ObjectId, after_seq: int, until_seq: int
+) -> list[MessageOut]:
+    """The messages with after_seq < seq <= until_seq, oldest first (a bounded index range)."""
+    documents = await repository.messages_in_seq_range(database.db, session_id, after_seq + 1, until_seq)
+    return [MessageOut.model_validate(d) for d in documents]
 
 
 async def list_messages(

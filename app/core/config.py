@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     max_connections: int = Field(default=2000, ge=1)
     forwarded_allow_ips: str = ""
     metrics_token: SecretStr = SecretStr("")
+    event_queue_size: int = Field(default=1000, ge=10, le=100_000)
+    event_replay_buffer: int = Field(default=10_000, ge=100, le=1_000_000)
 
     @property
     def embedded(self) -> bool:

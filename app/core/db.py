@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -95,12 +95,24 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
+LocalPublisher = Callable[[str, str, Document, Hashable], None]
+
+
 @dataclass
 class Database:
     client: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
     supports_transactions: bool
     transaction_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    # Set only where there are no change streams (a standalone server): services announce
+    # their writes here (collection, operation, full document, owner) for this process's
+    # event streams.
+    publish_local: LocalPublisher | None = None
+
+    def announce(self, collection: str, operation: str, documents: list[Document], owner: Hashable) -> None:
+        if self.publish_local is not None:
+            for document in documents:
+                self.publish_local(collection, operation, document, owner)
 
 
 def create_client(

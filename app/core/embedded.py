@@ -58,6 +58,10 @@ PID_FILE_NAME = "secantus.pid"
 _LISTENING = re.compile(r"listening on ([\d.]+):(\d+)")
 _PR_SET_PDEATHSIG = 1
 _AUTHENTICATION_FAILED = 18
+# Change streams: a no-op oplog entry every 10 s keeps a quiet stream's resume token fresh,
+# and an hour of oplog lets a stream broken by a restart resume where it stopped.
+NOOP_HEARTBEAT_SECONDS = 10
+OPLOG_RETENTION_SECONDS = 3600
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -143,6 +147,8 @@ class EmbeddedDatabase:
             sys.executable, "-m", "secantus",
             "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", str(storage),
             "--sync-on-commit",
+            "--noop-heartbeat-seconds", str(NOOP_HEARTBEAT_SECONDS),
+            "--oplog-retention-seconds", str(OPLOG_RETENTION_SECONDS),
         ]  # fmt: skip
         if auth:
             command.append("--auth")

@@ -237,6 +237,29 @@ window.addEventListener("storage", (event) => {
 });
 scheduleRefresh();
 
+/** Open a long-lived GET (an event stream) with the current access token in the header,
+ * never in the URL: refreshed first when about to expire, and once more after a 401. Only
+ * when that refresh is refused does the login session end. Resolves to the Response. */
+export async function openStream(path, extraHeaders, signal) {
+  const url = new URL(path, window.location.origin);
+  const headers = { Accept: "text/event-stream", ...extraHeaders };
+  const open = async () => {
+    let auth = readAuth();
+    if (auth && auth.refreshToken && auth.expiresAt - Date.now() < REFRESH_AHEAD_MS / 2) {
+      await refreshTokens(auth.accessToken).catch(() => false);
+      auth = readAuth();
+    }
+    if (auth) headers.Authorization = `Bearer ${auth.accessToken}`;
+    return fetch(url, { headers, signal, cache: "no-store", credentials: "same-origin" });
+  };
+  let response = await open();
+  if (response.status === 401 && readAuth()) {
+    if (await refreshTokens(bearerOf(headers)).catch(() => true)) response = await open();
+    else sessionEnded(new ApiError(401, "Your session has expired"));
+  }
+  return response;
+}
+
 export const api = {
   register: (username, password) => request("POST", "/auths/register", { json: { username, password }, auth: false }),
   me: () => request("GET", "/auths/me"),

@@ -14,6 +14,7 @@ import {
 } from "./api.js";
 import { createConversation } from "./conversation.js";
 import { clearDrafts, saveDraft } from "./drafts.js";
+import { createLiveEvents } from "./live.js";
 import { createSidebar } from "./sidebar.js";
 
 const USERNAME_PATTERN = /^[A-Za-z0-9._-]{3,32}$/;
@@ -32,6 +33,37 @@ const conversation = createConversation({
   onSent: (session) => {
     sidebar.upsert(session, { toTop: true });
     conversation.update(session);
+  },
+});
+
+// ---- live updates: other tabs, programs and servers ----------------------------------------
+
+function editingTitle() {
+  return !$("rename-form").hidden;
+}
+
+function applyEvent(name, data) {
+  if (name === "message.created") {
+    conversation.receive(data);
+  } else if (name === "session.created" || name === "session.updated") {
+    sidebar.upsert(data, { toTop: true });
+    conversation.update(data);
+    if (current && current._id === data._id && !editingTitle()) showTitle(data);
+  } else if (name === "session.deleted") {
+    sidebar.remove(data._id);
+    if (routeId() === data._id) showWelcome("Chat deleted", "This chat was deleted. Pick another one from the list.");
+  }
+}
+
+const live = createLiveEvents({
+  onEvent: applyEvent,
+  onResync: () => {
+    if (!state.user) return;
+    sidebar.reset().catch(() => {});
+    showRoute().catch(() => {});
+  },
+  onStatus: (connected) => {
+    $("live-status").hidden = connected;
   },
 });
 
@@ -190,6 +222,7 @@ $("logout").addEventListener("click", () => {
 
 function leaveApp() {
   state.user = null;
+  live.stop();
   conversation.close();
   closeSidebar({ restoreFocus: false });
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
@@ -217,6 +250,7 @@ async function enterApp() {
   $("avatar").textContent = user.username.charAt(0).toUpperCase();
   hideNotice();
   showView("app");
+  live.start();
   await Promise.all([sidebar.reset().catch(() => {}), showRoute()]);
 }
 

@@ -58,6 +58,15 @@ export function createConversation({ getUserId, onSent }) {
   let sending = false;
   let generation = 0;
   let sentHere = [];
+  let shown = new Set();
+
+  /** Append a message once: the UI's own posts also come back on the live stream. */
+  function appendMessage(message) {
+    if (shown.has(message._id)) return false;
+    shown.add(message._id);
+    list.append(messageItem(message));
+    return true;
+  }
 
   function messageItem(message) {
     const role = ROLE_LABELS[message.role] ? message.role : "assistant";
@@ -119,7 +128,9 @@ export function createConversation({ getUserId, onSent }) {
       if (mine !== generation) return;
       const previousHeight = scroller.scrollHeight;
       const previousTop = scroller.scrollTop;
-      list.prepend(...page.items.map(messageItem));
+      const older = page.items.filter((message) => !shown.has(message._id));
+      for (const message of older) shown.add(message._id);
+      list.prepend(...older.map(messageItem));
       scroller.scrollTop = previousTop + (scroller.scrollHeight - previousHeight);
       cursor = page.next_cursor;
       olderStatus.textContent = cursor === null && list.childElementCount ? "This is the beginning of the chat." : "";
@@ -147,7 +158,7 @@ export function createConversation({ getUserId, onSent }) {
       if (session && session._id === target._id) {
         input.value = "";
         sentHere.push(message);
-        list.append(messageItem(message));
+        appendMessage(message);
         updateEmpty();
         scrollToBottom();
       }
@@ -198,6 +209,7 @@ export function createConversation({ getUserId, onSent }) {
       const mine = generation;
       session = next;
       sentHere = [];
+      shown = new Set();
       cursor = null;
       loadingOlder = false;
       list.replaceChildren();
@@ -214,7 +226,9 @@ export function createConversation({ getUserId, onSent }) {
         // Messages sent while this page was loading may or may not be in it.
         const loaded = new Set(page.items.map((message) => message._id));
         const items = [...page.items, ...sentHere.filter((message) => !loaded.has(message._id))];
-        list.replaceChildren(...items.map(messageItem));
+        shown = new Set();
+        list.replaceChildren();
+        for (const message of items.sort((a, b) => a.seq - b.seq)) appendMessage(message);
         cursor = page.next_cursor;
         olderStatus.textContent = cursor === null && page.items.length ? "This is the beginning of the chat." : "";
         updateEmpty();
@@ -232,6 +246,18 @@ export function createConversation({ getUserId, onSent }) {
     update(next) {
       if (session && session._id === next._id) session = next;
     },
+    /** A message from the live stream: shown when it belongs to the open chat. */
+    receive(message) {
+      if (!session || session._id !== message.session_id) return;
+      const follow = atBottom();
+      sentHere.push(message); // kept if the first page is still loading
+      if (section.getAttribute("aria-busy") === "true") return;
+      if (appendMessage(message)) {
+        updateEmpty();
+        if (follow) scrollToBottom();
+      }
+    },
+    openId: () => (session ? session._id : null),
     close() {
       generation += 1;
       session = null;

@@ -124,6 +124,8 @@ class UI:
 
     def on_request_failed(self, request: Request) -> None:
         path = urlparse(request.url).path
+        if path == "/chat/events" and "ERR_ABORTED" in (request.failure or ""):
+            return  # the UI ends its live stream on reload, navigation and logout by aborting it
         if self._allowance(path, None, console=False, method=request.method):
             return
         self.problems.append(f"request failed: {request.method} {request.url}: {request.failure}")

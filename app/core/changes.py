@@ -1,0 +1,142 @@
+"""The in-memory fan-out of database changes to the subscribers of each owner.
+
+One source per process feeds it (the change stream, app.core.change_stream, or on a server
+without change streams the writes of this process); every open event stream is a
+`Subscription` of one owner. Domain-agnostic: a change is a collection, an operation and a
+full document with an owner field; what it means is decided by whoever reads it.
+
+Memory is bounded twice: each subscription holds at most `queue_size` changes (a reader that
+falls further behind is reset: its queue is dropped and it is told to resync), and the replay
+buffer holds the last `buffer_size` changes, in order, so that a client reconnecting with the
+id of the last change it saw gets exactly the ones of its owner that came after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUEUE_SIZE = 1000
+DEFAULT_BUFFER_SIZE = 10_000
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    token: str  # the event id: the change stream's resume token, or a local counter
+    collection: str
+    operation: str  # insert, update or replace
+    document: Document
+    owner: Hashable
+
+
+class Reset:
+    """Sent in place of changes that can no longer be delivered: the reader resyncs."""
+
+
+RESET = Reset()
+
+
+@dataclass(eq=False)
+class Subscription:
+    owner: Hashable
+    queue: asyncio.Queue[Change | Reset]
+    closed: bool = field(default=False)
+
+    async def next(self) -> Change | Reset:
+        return await self.queue.get()
+
+
+class ChangeHub:
+    def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE, buffer_size: int = DEFAULT_BUFFER_SIZE) -> None:
+        self.queue_size = queue_size
+        self._subscribers: dict[Hashable, set[Subscription]] = {}
+        self._recent: deque[tuple[int, Change]] = deque(maxlen=buffer_size)
+        self._positions: dict[str, int] = {}
+        self._numbers = itertools.count(1)
+        self._local_tokens = itertools.count(1)
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(subscriptions) for subscriptions in self._subscribers.values())
+
+    def subscribe(self, owner: Hashable, after_token: str | None = None) -> Subscription:
+        """A new subscription of `owner`. With `after_token`: first the owner's buffered changes
+        after it, or one reset when it is not in the buffer (too old, or never seen here).
+        Synchronous, so that nothing published can fall between the replay and the live part."""
+        subscription = Subscription(owner, asyncio.Queue(self.queue_size))
+        if after_token is not None:
+            replay = self._after(owner, after_token)
+            if replay is None:
+                subscription.queue.put_nowait(RESET)
+            else:
+                for change in replay:
+                    self._deliver(subscription, change)
+        if not subscription.closed:
+            self._subscribers.setdefault(owner, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscription.closed = True
+        owned = self._subscribers.get(subscription.owner)
+        if owned is not None:
+            owned.discard(subscription)
+            if not owned:
+                del self._subscribers[subscription.owner]
+
+    def publish(self, change: Change) -> None:
+        number = next(self._numbers)
+        if len(self._recent) == self._recent.maxlen:
+            _, evicted = self._recent[0]
+            self._positions.pop(evicted.token, None)
+        self._recent.append((number, change))
+        self._positions[change.token] = number
+        for subscription in list(self._subscribers.get(change.owner, ())):
+            self._deliver(subscription, change)
+
+    def publish_local(self, collection: str, operation: str, document: Document, owner: Hashable) -> None:
+        """For a server without change streams: this process's own writes, with local ids."""
+        self.publish(Change(f"local-{next(self._local_tokens)}", collection, operation, document, owner))
+
+    def reset_all(self) -> None:
+        """History was lost (the change stream could not resume): every subscriber resyncs,
+        and no old id can be resumed from any more."""
+        self._recent.clear()
+        self._positions.clear()
+        for owned in list(self._subscribers.values()):
+            for subscription in list(owned):
+                self._reset(subscription)
+
+    def _after(self, owner: Hashable, token: str) -> list[Change] | None:
+        number = self._positions.get(token)
+        if number is None:
+            return None
+        first = self._recent[0][0]
+        return [change for _, change in _from(self._recent, number - first + 1) if change.owner == owner]
+
+    def _deliver(self, subscription: Subscription, change: Change) -> None:
+        if subscription.closed:
+            return
+        try:
+            subscription.queue.put_nowait(change)
+        except asyncio.QueueFull:
+            log.warning("an event stream reader fell too far behind; it is reset", extra={"owner": str(change.owner)})
+            self._reset(subscription)
+
+    def _reset(self, subscription: Subscription) -> None:
+        """Drop what the subscription holds, leave it one reset to read, and stop feeding it."""
+        self.unsubscribe(subscription)
+        while not subscription.queue.empty():
+            subscription.queue.get_nowait()
+        subscription.queue.put_nowait(RESET)
+
+
+def _from(recent: deque[tuple[int, Change]], start: int) -> Iterator[tuple[int, Change]]:
+    return itertools.islice(recent, start, None)

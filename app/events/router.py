@@ -1,0 +1,146 @@
+"""Server-Sent Events: the user's stream of everything that changes in their chat, and one
+session's stream of messages (resumable from any seq).
+
+The keepalive comment every 15 s comes from FastAPI's SSE support; the first thing sent is a
+comment with `retry:`, so a client knows it is subscribed from that point on. A stream ends
+when its credentials stop being valid (expiry, logout, revocation): the client reconnects
+with fresh ones. A disconnected client's subscription is dropped at once (finally blocks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+from bson import ObjectId
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from app.auth.dependencies import CurrentUser, Revocations
+from app.auth.principal import AuthenticatedUser
+from app.auth.revocation import RevocationCache
+from app.chat import service as chat
+from app.chat.dependencies import OwnedSession
+from app.core.changes import Change, ChangeHub, Reset, Subscription
+from app.core.db import DatabaseDep
+from app.core.errors import BadRequest
+from app.core.responses import error_responses
+from app.core.types import utc_now
+from app.events import render
+
+RETRY_MS = 3000
+AUTH_CHECK_SECONDS = 5.0
+REPLAY_PAGE = 500
+LAST_EVENT_ID_MAX = 512
+
+router = APIRouter(tags=["events"], responses=error_responses(400, 401, 403, 503))
+LastEventId = Annotated[
+    str | None, Header(max_length=LAST_EVENT_ID_MAX, description="The id of the last event you received")
+]
+
+
+def _hub(request: Request) -> ChangeHub:
+    hub: ChangeHub = request.app.state.change_hub
+    return hub
+
+
+Hub = Annotated[ChangeHub, Depends(_hub)]
+CONNECTED = ServerSentEvent(comment="connected", retry=RETRY_MS)
+
+
+@router.get("/chat/events", response_class=EventSourceResponse)
+async def user_events(
+    user: CurrentUser, hub: Hub, revocations: Revocations, last_event_id: LastEventId = None
+) -> AsyncIterator[ServerSentEvent]:
+    """Your `session.created`, `session.updated`, `session.deleted` and `message.created`
+    events; `data` is the REST response model. With `Last-Event-ID`: first what you missed,
+    or one `reset` event when that is no longer known (reload over REST, then reconnect)."""
+    subscription = hub.subscribe(user.id, last_event_id)
+    try:
+        yield CONNECTED
+        async for item in _live(subscription, user, revocations):
+            if isinstance(item, Reset):
+                yield render.RESET
+                return
+            event = render.user_event(item)
+            if event is not None:
+                yield event
+    finally:
+        hub.unsubscribe(subscription)
+
+
+def _resume_after(
+    session: OwnedSession,
+    after_seq: Annotated[int | None, Query(ge=0, description="Replay the stored messages after this seq")] = None,
+    last_event_id: LastEventId = None,
+) -> int:
+    """The seq to start after: `after_seq`, else `Last-Event-ID`, else the newest (live only).
+    A dependency, so that a bad value is a 400 before the stream starts."""
+    if after_seq is not None:
+        return after_seq
+    if last_event_id is None:
+        return int(session["message_count"])
+    if not last_event_id.isdigit() or len(last_event_id) > 18:
+        raise BadRequest("Last-Event-ID must be a message seq on this stream")
+    return int(last_event_id)
+
+
+@router.get("/chat/sessions/{session_id}/events", response_class=EventSourceResponse, responses=error_responses(404))
+async def session_events(
+    session: OwnedSession,
+    user: CurrentUser,
+    database: DatabaseDep,
+    hub: Hub,
+    revocations: Revocations,
+    sent: Annotated[int, Depends(_resume_after)],
+) -> AsyncIterator[ServerSentEvent]:
+    """The session's new messages, `message.created` with id = seq. With `after_seq` (or
+    `Last-Event-ID`), first every stored message after it, then live: no gap, no repeat."""
+    session_id: ObjectId = session["_id"]
+    subscription = hub.subscribe(user.id)  # before the replay: nothing can fall between
+    try:
+        yield CONNECTED
+        newest = await chat.message_count(database, session_id, user.id)
+        while newest is not None and sent < newest:
+            until = min(sent + REPLAY_PAGE, newest)
+            for message in await chat.messages_between(database, session_id, sent, until):
+                yield render.message_event(message)
+            sent = until
+        async for item in _live(subscription, user, revocations):
+            if isinstance(item, Reset):
+                yield render.RESET
+                return
+            if render.session_deleted(item, session_id):
+                return
+            numbered = render.session_message(item, session_id)
+            if numbered is not None and numbered[0] > sent:
+                sent, event = numbered
+                yield event
+    finally:
+        hub.unsubscribe(subscription)
+
+
+async def _live(
+    subscription: Subscription, user: AuthenticatedUser, revocations: RevocationCache
+) -> AsyncIterator[Change | Reset]:
+    """The subscription's items while the caller's credentials stay valid."""
+    since = utc_now()
+    while _still_valid(user, revocations, since):
+        try:
+            yield await asyncio.wait_for(subscription.next(), AUTH_CHECK_SECONDS)
+        except TimeoutError:
+            continue
+
+
+def _still_valid(user: AuthenticatedUser, revocations: RevocationCache, since: datetime) -> bool:
+    """Checked at least every AUTH_CHECK_SECONDS: an access token until it expires or is
+    revoked, an API key until it is revoked (or its user is disabled or deleted)."""
+    if revocations.user_revoked_since(str(user.id), since):
+        return False
+    if user.via_api_key:
+        return not revocations.api_key_revoked(user.token_id)
+    if user.expires_at is not None and user.expires_at <= utc_now():
+        return False
+    return not revocations.token_revoked(str(user.id), user.token_id, user.family_id, since)
