@@ -126,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics() if settings.metrics_token.get_secret_value() else None
     if app.state.metrics:
         app.include_router(metrics.router)
+        hub = app.state.change_hub
+        app.state.metrics.count_event_streams(lambda: hub.subscriber_count)
     mount_api_docs(app, STATIC_DIR / "api-docs")
     _mount_chat_ui(app)
     if settings.cors_origin_list:

@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from app.core.config import Settings
 from app.main import create_app
 
-IGNORED = {"hello", "isMaster", "ismaster", "endSessions", "ping", "createIndexes"}
+IGNORED = {"hello", "isMaster", "ismaster", "endSessions", "ping", "createIndexes", "saslStart", "saslContinue"}
 PASSWORD = "bench-password-123"
 
 

@@ -5,6 +5,7 @@
     http_requests_in_progress                           requests being served now
     db_command_duration_seconds{command, outcome}       every database command (PyMongo
                                                         command monitoring), outcome ok/failed
+    event_stream_clients                                open Server-Sent Event streams
 
 `route` is the route's template (`/chat/sessions/{session_id}`), never the raw path, so ids do
 not become label values; a path that matches no route is counted as `unmatched`.
@@ -13,6 +14,7 @@ not become label values; a path that matches no route is counted as `unmatched`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pymongo import monitoring
@@ -46,6 +48,13 @@ class Metrics:
             registry=self.registry,
         )
         self.command_listener = DatabaseCommandMetrics(self.db_command_seconds)
+        self.event_stream_clients = Gauge(
+            "event_stream_clients", "Open Server-Sent Event streams (user and session streams)", registry=self.registry
+        )
+
+    def count_event_streams(self, count: Callable[[], int]) -> None:
+        """Read the number of open streams at each scrape."""
+        self.event_stream_clients.set_function(count)
 
 
 class DatabaseCommandMetrics(monitoring.CommandListener):

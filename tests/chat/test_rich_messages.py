@@ -105,8 +105,8 @@ class _CommandCounter(monitoring.CommandListener):
         self.commands: list[str] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        """Commands of requests: not the handshakes, nor the revocation poller's reads."""
-        if event.command_name in {"hello", "isMaster", "ping", "endSessions"}:
+        """Commands of requests: not handshakes and logins, nor the revocation poller's reads."""
+        if event.command_name in {"hello", "isMaster", "ping", "endSessions", "saslStart", "saslContinue"}:
             return
         if event.command.get(event.command_name) == REVOCATIONS:
             return

@@ -18,7 +18,8 @@ QUIET_SECONDS = 1.5
 
 
 async def _read_key(client: AsyncClient, user: TestUser) -> dict[str, str]:
-    response = await client.post("/auths/api-keys", json={"name": "agent", "scopes": ["read"]}, headers=user.headers)
+    body = {"name": "agent", "scopes": ["read"], "current_password": user.password}
+    response = await client.post("/auths/api-keys", json=body, headers=user.headers)
     assert response.status_code == 201, response.text
     return bearer(response.json()["key"])
 
