@@ -11,6 +11,7 @@ import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI
 
+from tests.core.test_faults import restartable  # noqa: F401 - the fault tests' restartable database, shared
 from tests.server_process import free_port
 
 

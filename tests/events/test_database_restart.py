@@ -21,14 +21,6 @@ RECOVERY_SECONDS = 20.0
 
 
 @pytest_asyncio.fixture
-async def restartable(tmp_path: Path) -> AsyncIterator[RestartableDatabase]:
-    database = RestartableDatabase(tmp_path / "db")
-    await database.start()
-    yield database
-    await database.stop()
-
-
-@pytest_asyncio.fixture
 async def restart_app(restartable: RestartableDatabase, tmp_path: Path) -> AsyncIterator[FastAPI]:
     application = create_app(_settings(restartable.current.uri, tmp_path))
     async with application.router.lifespan_context(application):
