@@ -117,7 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_keys = ApiKeyCache(settings.api_key_cache_seconds, settings.api_key_max_days)
     app.state.password_attempts = PasswordAttempts.from_settings(settings)
     app.state.password_hashing = PasswordHashing.from_settings(settings)
-    app.state.change_hub = ChangeHub(settings.event_queue_size, settings.event_replay_buffer)
+    app.state.change_hub = ChangeHub(
+        settings.event_queue_size, settings.event_replay_buffer, settings.event_streams_per_user
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth_router)
