@@ -158,6 +158,22 @@ async def delete_session(database: Database, raw_session_id: str, user_id: Objec
     await repository.delete_session_messages(database.db, session_id)
 
 
+async def clear_messages(database: Database, raw_session_id: str, user_id: ObjectId) -> None:
+    """Delete the session's messages and reset its counters in one transaction: the session
+    stays, and its next message is seq 1. Idempotent: clearing an empty session changes nothing
+    but `updated_at`. Takes its turn with the session's posts, so none lands half-way."""
+    session_id = _session_id(raw_session_id)
+
+    async def clear(session: AsyncClientSession | None) -> Document:
+        await _owned_or_404(database, session_id, user_id, session)
+        await repository.delete_session_messages(database.db, session_id, session)
+        await repository.reset_session_counters(database.db, session_id, utc_now(), session)
+        return await _owned_or_404(database, session_id, user_id, session)
+
+    document = await run_in_transaction(database, clear, serialize_on=_session_lock(user_id, session_id))
+    database.announce(SESSIONS, "update", [document], user_id)
+
+
 async def append_messages(
     database: Database,
     raw_session_id: str,

@@ -97,7 +97,8 @@ async def session_events(
     sent: Annotated[int, Depends(_resume_after)],
 ) -> AsyncIterator[ServerSentEvent]:
     """The session's new messages, `message.created` with id = seq. With `after_seq` (or
-    `Last-Event-ID`), first every stored message after it, then live: no gap, no repeat."""
+    `Last-Event-ID`), first every stored message after it, then live: no gap, no repeat.
+    When the session's messages are cleared, the stream goes on with the new seqs from 1."""
     session_id: ObjectId = session["_id"]
     subscription = hub.subscribe(user.id)  # before the replay: nothing can fall between
     try:
@@ -114,6 +115,9 @@ async def session_events(
                 return
             if render.session_deleted(item, session_id):
                 return
+            count = render.session_message_count(item, session_id)
+            if count is not None and count < sent:
+                sent = count  # its messages were cleared: seqs start again from 1
             numbered = render.session_message(item, session_id)
             if numbered is not None and numbered[0] > sent:
                 sent, event = numbered
