@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 Role = Literal["user", "assistant", "system", "tool"]
 T = TypeVar("T")
+
+
+def _as_server_writes_it(value: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and `Z`, as the server writes times: a model dumped
+    in JSON mode reads exactly like the server's answer."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+Timestamp = Annotated[datetime, PlainSerializer(_as_server_writes_it, return_type=str, when_used="json")]
 
 
 class _Model(BaseModel):
@@ -23,9 +32,9 @@ class Session(_Model):
     platform: str = "api"
     metadata: dict[str, Any] = Field(default_factory=dict)
     message_count: int
-    last_message_at: datetime | None = None
-    created_at: datetime
-    updated_at: datetime
+    last_message_at: Timestamp | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class Message(_Model):
@@ -36,7 +45,7 @@ class Message(_Model):
     content: str
     metadata: dict[str, Any] = Field(default_factory=dict)
     seq: int
-    created_at: datetime
+    created_at: Timestamp
 
 
 class MessageIn(_Model):
