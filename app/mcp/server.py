@@ -12,6 +12,7 @@ refusal (invalid input, a missing session, a busy database) is a tool error, nev
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -113,15 +114,31 @@ def build_server() -> Server[Any]:
 
 @asynccontextmanager
 async def serve_mcp(app: FastAPI) -> AsyncIterator[None]:
-    """Run the SDK's session manager for the app's lifespan (it needs its task group running,
-    and one manager serves one lifespan: a new one each time)."""
+    """Run the SDK's session manager for the app's lifespan: it needs its task group running,
+    and one manager serves one lifespan (a new one each time). The task group lives in a task
+    of its own, because an anyio cancel scope must be left by the task that entered it, and a
+    lifespan may be entered and left by different tasks (as test fixtures do)."""
     manager = StreamableHTTPSessionManager(app=build_server(), stateless=True, json_response=True)
+    running, stopping = asyncio.Event(), asyncio.Event()
+
+    async def run() -> None:
+        async with manager.run():
+            running.set()
+            await stopping.wait()
+
+    task = asyncio.create_task(run(), name="mcp-session-manager")
+    started = asyncio.create_task(running.wait())
+    await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        started.cancel()
+        task.result()  # it failed to start: raise why
     app.state.mcp_sessions = manager
-    async with manager.run():
-        try:
-            yield
-        finally:
-            app.state.mcp_sessions = None
+    try:
+        yield
+    finally:
+        app.state.mcp_sessions = None
+        stopping.set()
+        await task
 
 
 def _bearer(request: Request) -> str | None:
