@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 from typing import Any
@@ -124,6 +127,7 @@ def test_export_streams_ndjson_with_a_progress_bar_on_a_terminal(account: Accoun
     ]
 
     controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pty is 0 columns wide
     env = {**os.environ, "CHAT_URL": account.base_url, "CHAT_API_KEY": key}
     process = subprocess.Popen([CHAT, "export"], env=env, stdout=subprocess.PIPE, stderr=terminal)
     os.close(terminal)
