@@ -23,7 +23,9 @@ WORKDIR /app
 
 # Dependencies first (a layer that only changes with the lock), then the app itself, installed
 # in place (editable) so that it finds its static/ folder beside app/.
+# clients/python is only read to check the lock (it is the dev extra's client package, not installed).
 COPY pyproject.toml uv.lock README.md ./
+COPY clients/python ./clients/python
 RUN uv sync --locked --no-dev --no-install-project
 COPY app ./app
 COPY static ./static

@@ -34,6 +34,7 @@ from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.replay_secrets import ReplaySecrets
 from app.docs import mount_api_docs
 from app.events.router import router as events_router
+from app.mcp.server import mount_mcp, serve_mcp
 from app.ui import mount_chat_ui
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             async with (
                 watch_revocations(app.state.database, settings.revocation_poll_seconds) as revocations,
                 _change_feed(app.state.database, app.state.change_hub, settings),
+                serve_mcp(app),
             ):
                 app.state.revocations = revocations
                 yield
@@ -127,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat_router)
     app.include_router(events_router)
     app.include_router(admin_router)
+    mount_mcp(app)
     app.state.metrics = Metrics() if settings.metrics_token.get_secret_value() else None
     if app.state.metrics:
         app.include_router(metrics.router)

@@ -25,6 +25,17 @@ def table(results: dict[str, Any]) -> str:
     for name, sizes in results["growth"].items():
         if isinstance(sizes, dict):
             lines.append(f"  {name:<14}" + "  ".join(f"{size}: {p50}" for size, p50 in sizes.items()))
+    doors = results.get("integrations")
+    if doors:
+        for concurrency, cell in doors["client_append"].items():
+            lines.append(
+                f"client append x{concurrency}: {cell['client']}/s vs raw {cell['raw']}/s (ratio {cell['ratio']})"
+            )
+        for size, cell in doors["langchain_turn"].items():
+            lines.append(
+                f"langchain turn at {size} messages: p50 {cell['turn_p50_ms']} ms, "
+                f"{cell['requests_per_turn']} requests, {cell['bytes_per_turn']} bytes"
+            )
     lines.append(f"collection scans: {results['collscans'] or 'none'}")
     lines.append(f"machine: {json.dumps(results['machine'])}")
     return "\n".join(lines)

@@ -72,15 +72,20 @@ Hashing = Annotated[PasswordHashing, Depends(_hashing)]
 PageCursors = Annotated[CursorCodec, Depends(_cursors)]
 
 
-async def current_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> AuthenticatedUser:
+async def authenticate(request: Request, token: str | None) -> AuthenticatedUser:
+    """Who the bearer token (an access token or an API key) belongs to, with its scopes; 401
+    without valid credentials. Scopes are the caller's to enforce (see `current_user`)."""
     if not token:
         raise Unauthorized("Not authenticated")
     revocations: RevocationCache = request.app.state.revocations
     if is_api_key(token):
         api_keys: ApiKeyCache = request.app.state.api_keys
-        user = await api_keys.authenticate(request.app.state.database, revocations, token)
-    else:
-        user = _from_access_token(request.app.state.settings, revocations, token)
+        return await api_keys.authenticate(request.app.state.database, revocations, token)
+    return _from_access_token(request.app.state.settings, revocations, token)
+
+
+async def current_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> AuthenticatedUser:
+    user = await authenticate(request, token)
     if request.method not in READ_METHODS and WRITE not in user.scopes:
         raise Forbidden("This API key is read-only")
     return user

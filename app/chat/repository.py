@@ -147,9 +147,19 @@ async def delete_session(db: AsyncDatabase[Document], session_id: ObjectId) -> b
     return result.deleted_count == 1
 
 
-async def delete_session_messages(db: AsyncDatabase[Document], session_id: ObjectId) -> int:
-    result = await db[MESSAGES].delete_many({"session_id": session_id})
+async def delete_session_messages(
+    db: AsyncDatabase[Document], session_id: ObjectId, session: AsyncClientSession | None = None
+) -> int:
+    result = await db[MESSAGES].delete_many({"session_id": session_id}, session=session)
     return result.deleted_count
+
+
+async def reset_session_counters(
+    db: AsyncDatabase[Document], session_id: ObjectId, now: datetime, session: AsyncClientSession | None
+) -> None:
+    """No messages any more: the next one is seq 1."""
+    change = {"$set": {"message_count": 0, "last_message_at": None, "updated_at": now}}
+    await db[SESSIONS].update_one({"_id": session_id}, change, session=session)
 
 
 async def claim_seqs(

@@ -79,6 +79,14 @@ async def delete_session(session_id: str, user: CurrentUser, database: DatabaseD
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.delete("/{session_id}/messages", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+async def clear_messages(session_id: str, user: CurrentUser, database: DatabaseDep) -> Response:
+    """Delete all the session's messages and reset its counters (the next message is seq 1);
+    the session stays. Idempotent."""
+    await service.clear_messages(database, session_id, user.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.post(
     "/{session_id}/messages",
     status_code=status.HTTP_201_CREATED,

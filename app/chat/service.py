@@ -158,6 +158,37 @@ async def delete_session(database: Database, raw_session_id: str, user_id: Objec
     await repository.delete_session_messages(database.db, session_id)
 
 
+async def clear_messages(database: Database, raw_session_id: str, user_id: ObjectId) -> None:
+    """Delete the session's messages and reset its counters in one transaction: the session
+    stays, and its next message is seq 1. Idempotent: clearing an empty session changes nothing
+    but `updated_at`. Takes its turn with the session's posts, so none lands half-way."""
+    session_id = _session_id(raw_session_id)
+    current = await _owned_or_404(database, session_id, user_id)
+
+    async def clear(session: AsyncClientSession | None) -> Document:
+        await _owned_or_404(database, session_id, user_id, session)
+        await repository.delete_session_messages(database.db, session_id, session)
+        await repository.reset_session_counters(database.db, session_id, utc_now(), session)
+        return await _owned_or_404(database, session_id, user_id, session)
+
+    budget = _clear_budget(database, int(current["message_count"]))
+    document = await run_in_transaction(
+        database, clear, serialize_on=_session_lock(user_id, session_id), timeout=budget
+    )
+    database.announce(SESSIONS, "update", [document], user_id)
+
+
+# Deleting a message in a transaction took ~0.15 ms on the embedded database (3,000 in 434 ms):
+# the usual bound (DB_TIMEOUT_SECONDS) plus twice that per message, up to CLEAR_MAX_SECONDS.
+CLEAR_SECONDS_PER_MESSAGE = 0.0003
+CLEAR_MAX_SECONDS = 120.0
+
+
+def _clear_budget(database: Database, message_count: int) -> float:
+    base = database.client.options.timeout or 0.0
+    return min(CLEAR_MAX_SECONDS, base + message_count * CLEAR_SECONDS_PER_MESSAGE)
+
+
 async def append_messages(
     database: Database,
     raw_session_id: str,

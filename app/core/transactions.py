@@ -17,7 +17,9 @@ BUSY = "Too many writes to this at once, or the database is slow; try again shor
 TransactionBody = Callable[[AsyncClientSession | None], Awaitable[T]]
 
 
-async def run_in_transaction(database: Database, body: TransactionBody[T], serialize_on: Hashable) -> T:
+async def run_in_transaction(
+    database: Database, body: TransactionBody[T], serialize_on: Hashable, timeout: float | None = None
+) -> T:
     """Run `body` in a transaction, retried by the driver on transient errors (WriteConflict
     between concurrent writers, a primary step-down) and on unknown commit results.
 
@@ -33,12 +35,15 @@ async def run_in_transaction(database: Database, body: TransactionBody[T], seria
     The driver retries for up to 120 s unless a `pymongo.timeout` block bounds it (the client's
     timeoutMS bounds each command, not with_transaction), so the client's per-operation
     timeout bounds the whole transaction: a dead database is a 503, not a two-minute wait.
+    `timeout` (seconds) gives a transaction whose work grows with the data (clearing a long
+    session) a longer bound than that.
     """
-    timeout = database.client.options.timeout
+    timeout = timeout or database.client.options.timeout
     try:
         async with database.transaction_locks.hold(serialize_on, timeout):
             if not database.supports_transactions:
-                return await body(None)
+                with pymongo.timeout(timeout):
+                    return await body(None)
             async with database.client.start_session() as session:
                 with pymongo.timeout(timeout):
                     return await session.with_transaction(body)

@@ -63,6 +63,14 @@ def session_deleted(change: Change, session_id: ObjectId) -> bool:
     )
 
 
+def session_message_count(change: Change, session_id: ObjectId) -> int | None:
+    """The session's message_count when the change is an update of that session."""
+    if change.collection != SESSIONS or change.document.get("_id") != session_id:
+        return None
+    count = change.document.get("message_count")
+    return count if isinstance(count, int) else None
+
+
 def _session_event_name(change: Change) -> str:
     if change.document.get("deleted_at") is not None:
         return SESSION_DELETED  # marked just before its delete (chat.service.delete_session)

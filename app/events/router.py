@@ -118,7 +118,8 @@ async def session_events(
 ) -> AsyncIterator[ServerSentEvent]:
     """The session's new messages, `message.created` with id = seq. With `after_seq` (or
     `Last-Event-ID`), first every stored message after it, then live: no gap, no repeat.
-    429 past EVENT_STREAMS_PER_USER open streams on this server."""
+    429 past EVENT_STREAMS_PER_USER open streams on this server. When the session's messages
+    are cleared, the stream goes on with the new seqs from 1."""
     session_id: ObjectId = session["_id"]
     # Subscribed before the replay (a dependency): nothing can fall between the two.
     yield CONNECTED
@@ -134,6 +135,9 @@ async def session_events(
             return
         if render.session_deleted(item, session_id):
             return
+        count = render.session_message_count(item, session_id)
+        if count is not None and count < sent:
+            sent = count  # its messages were cleared: seqs start again from 1
         numbered = render.session_message(item, session_id)
         if numbered is not None and numbered[0] > sent:
             sent, event = numbered

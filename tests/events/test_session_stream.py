@@ -63,3 +63,18 @@ async def test_the_stream_ends_when_its_session_is_deleted(client: AsyncClient, 
     async with open_stream(base_url, f"/chat/sessions/{session['_id']}/events", user.headers) as stream:
         assert (await client.delete(f"/chat/sessions/{session['_id']}", headers=user.headers)).status_code == 204
         assert await stream.next(timeout=2) is None
+
+
+async def test_a_session_stream_goes_on_with_the_new_seqs_after_a_clear(client: AsyncClient, base_url: str) -> None:
+    user = await make_user(client)
+    session = await make_session(client, user)
+    for i in range(3):
+        await post_message(client, user, session["_id"], f"old {i}")
+    path = f"/chat/sessions/{session['_id']}/events"
+    async with open_stream(base_url, path, user.headers) as stream:
+        assert (
+            await client.delete(f"/chat/sessions/{session['_id']}/messages", headers=user.headers)
+        ).status_code == 204
+        new = await post_message(client, user, session["_id"], "after the clear")
+        events = await stream.collect(QUIET_SECONDS)
+    assert [e.json for e in events] == [new]

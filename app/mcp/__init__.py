@@ -1,0 +1,1 @@
+"""The MCP server at /mcp: chat's service as tools for agents (see app/mcp/server.py)."""

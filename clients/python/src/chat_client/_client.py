@@ -1,0 +1,285 @@
+"""The synchronous client. AsyncClient (_async_client.py) is the same API with `await`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource
+
+from chat_client import _core
+from chat_client._core import Call, Credentials
+from chat_client._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationFailed,
+    NotFound,
+    from_response,
+)
+from chat_client._models import Message, MessageIn, Page, Session, User
+from chat_client._stream import FollowState
+
+
+class Client:
+    """A chat server over HTTP, as one user: an API key, or a username and password.
+
+    >>> with Client("http://127.0.0.1:8000", api_key="cak_...") as chat:
+    ...     session = chat.session(name="cli-run-1", platform="cli")
+    ...     chat.append(session, "Hello")
+
+    Arguments default to the environment: CHAT_URL, CHAT_API_KEY, or CHAT_USERNAME and
+    CHAT_PASSWORD. Failed requests raise the exceptions in chat_client (see _exceptions.py);
+    connection errors, timeouts, 408, 429, 5xx and in-flight 409s are retried `max_retries`
+    times with exponential backoff and jitter (honouring Retry-After), with the same
+    Idempotency-Key, so a retried create is never stored twice.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = _core.DEFAULT_TIMEOUT,
+        max_retries: int = _core.DEFAULT_MAX_RETRIES,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self.base_url, self._credentials = _core.resolve(base_url, api_key, username, password)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(timeout=timeout)
+        self._auth_lock = threading.Lock()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    # Sessions
+
+    def session(
+        self,
+        name: str,
+        *,
+        platform: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        title: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Session:
+        """Your session of this name, created (with the platform, metadata and title) when you
+        have none: get-or-create, race-free on the server."""
+        return self._session(_core.create_session_call(name, title, platform, metadata, idempotency_key))
+
+    def create_session(
+        self,
+        title: str,
+        *,
+        platform: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Session:
+        return self._session(_core.create_session_call(None, title, platform, metadata, idempotency_key))
+
+    def get_session(self, session: str | Session) -> Session:
+        return self._session(Call("GET", f"/chat/sessions/{_core.session_id_of(session)}"))
+
+    def find_session(self, name: str) -> Session | None:
+        """Your session of this name, or None (nothing is created)."""
+        page = Page[Session].model_validate_json(self._send(Call("GET", "/chat/sessions", {"name": name})).content)
+        return page.items[0] if page.items else None
+
+    def update_session(self, session: str | Session, **changes: Any) -> Session:
+        """title=, name= (None removes it), metadata= (a JSON Merge Patch)."""
+        return self._session(_core.update_session_call(_core.session_id_of(session), changes))
+
+    def delete_session(self, session: str | Session) -> None:
+        self._send(Call("DELETE", f"/chat/sessions/{_core.session_id_of(session)}"))
+
+    def sessions(self, *, platform: str | None = None, page_size: int = 50) -> Iterator[Session]:
+        """Every session, most recently active first, page after page as you iterate."""
+        cursor: str | None = None
+        while True:
+            params = _core.sessions_params(platform, page_size, cursor)
+            page = Page[Session].model_validate_json(self._send(Call("GET", "/chat/sessions", params)).content)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    # Messages
+
+    def append(
+        self,
+        session: str | Session,
+        content: str,
+        *,
+        role: str = "user",
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Message:
+        message = _core.as_message(content, role, metadata)
+        call = _core.append_call(_core.session_id_of(session), message, idempotency_key)
+        return Message.model_validate_json(self._send(call).content)
+
+    def append_many(
+        self,
+        session: str | Session,
+        messages: Iterable[MessageIn | dict[str, Any]],
+        *,
+        idempotency_key: str | None = None,
+    ) -> list[Message]:
+        """Append in order, 100 per request (each batch is stored whole or not at all)."""
+        stored: list[Message] = []
+        for call in _core.batch_calls(_core.session_id_of(session), messages, idempotency_key):
+            stored += Page[Message].model_validate_json(self._send(call).content).items
+        return stored
+
+    def messages(
+        self, session: str | Session, *, after_seq: int = 0, page_size: int = _core.MESSAGES_PAGE
+    ) -> Iterator[Message]:
+        """The session's messages after `after_seq`, oldest first, page after page."""
+        path = f"/chat/sessions/{_core.session_id_of(session)}/messages"
+        cursor: str | None = None
+        while True:
+            params = _core.messages_params(after_seq, page_size, cursor)
+            page = Page[Message].model_validate_json(self._send(Call("GET", path, params)).content)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def clear_messages(self, session: str | Session) -> None:
+        """Delete all the session's messages (the session stays; the next message is seq 1)."""
+        self._send(Call("DELETE", f"/chat/sessions/{_core.session_id_of(session)}/messages"))
+
+    def follow(
+        self, session: str | Session, *, after_seq: int | None = None, max_reconnects: int = 10
+    ) -> Iterator[Message]:
+        """The session's messages as they arrive, from its event stream: those after
+        `after_seq` first (default: only new ones). A dropped connection is resumed from the
+        last seq received, so nothing is missed or repeated; `max_reconnects` failures in a row
+        raise. Ends when the session is deleted."""
+        session_id = _core.session_id_of(session)
+        if after_seq is None:
+            after_seq = self.get_session(session_id).message_count
+        state = FollowState(after_seq, max_reconnects)
+        while True:
+            try:
+                with self._stream(state.call(session_id)) as response:
+                    state.connected()
+                    for event in EventSource(response).iter_sse():
+                        message = state.accept(event)
+                        if message is not None:
+                            yield message
+                        elif state.must_reconnect:
+                            break
+            except NotFound:
+                if state.ever_connected:
+                    return  # the session was deleted
+                raise
+            except (APIConnectionError, httpx.TransportError) as exc:
+                time.sleep(state.failed(exc))
+                continue
+            time.sleep(state.ended())
+
+    # Export and account
+
+    def export_lines(self) -> Iterator[str]:
+        """`GET /chat/export` as it streams: NDJSON lines, the header first."""
+        with self._stream(Call("GET", "/chat/export")) as response:
+            yield from response.iter_lines()
+
+    def me(self) -> User:
+        return User.model_validate_json(self._send(Call("GET", "/auths/me")).content)
+
+    # The request core
+
+    def _session(self, call: Call) -> Session:
+        return Session.model_validate_json(self._send(call).content)
+
+    def _send(self, call: Call) -> httpx.Response:
+        response = self._request(call, stream=False)
+        return response
+
+    @contextmanager
+    def _stream(self, call: Call) -> Iterator[httpx.Response]:
+        response = self._request(call, stream=True)
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def _request(self, call: Call, stream: bool) -> httpx.Response:
+        attempt, reauthenticated = 0, False
+        timeout = _core.stream_timeout(self.timeout) if stream else self.timeout
+        while True:
+            bearer = self._bearer() if call.authenticated else None
+            request = self._http.build_request(
+                call.method,
+                self.base_url + call.path,
+                params=call.params,
+                json=call.json,
+                data=call.form,
+                headers=call.headers(bearer),
+                timeout=timeout,
+            )
+            try:
+                response = self._http.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                delay = _core.retry_delay(call, attempt, self.max_retries, None)
+                if delay is None:
+                    raise _core.connection_error(exc) from exc
+                time.sleep(delay)
+                attempt += 1
+                continue
+            if response.is_success:
+                return response
+            response.read()
+            response.close()
+            if response.status_code == 401 and call.authenticated and self._credentials.logs_in and not reauthenticated:
+                self._credentials.forget()  # refused (revoked, or expired early): one fresh token, once
+                reauthenticated = True
+                continue
+            delay = _core.retry_delay(call, attempt, self.max_retries, response)
+            if delay is None:
+                raise from_response(response)
+            time.sleep(delay)
+            attempt += 1
+
+    def _bearer(self) -> str | None:
+        """The API key, or a fresh access token: refreshed before it expires; when the
+        refresh is refused, one new login; when that is refused, AuthenticationFailed."""
+        with self._auth_lock:
+            credentials = self._credentials
+            current = credentials.current()
+            if current is not None or not credentials.logs_in:
+                return current
+            refresh_token = credentials.usable_refresh_token()
+            credentials.drop_refresh()  # used once, whatever happens
+            if refresh_token is not None:
+                try:
+                    return credentials.accept(self._send(_core.refresh_call(refresh_token)).json())
+                except (APIStatusError, APIConnectionError):
+                    pass  # refused or unknown: log in again instead, once
+            return credentials.accept(self._log_in(credentials))
+
+    def _log_in(self, credentials: Credentials) -> dict[str, Any]:
+        try:
+            tokens: dict[str, Any] = self._send(_core.login_call(credentials)).json()
+        except APIStatusError as exc:
+            if exc.status_code in (400, 401, 403, 422):
+                raise AuthenticationFailed(f"login refused for {credentials.username!r}: {exc}") from exc
+            raise
+        return tokens

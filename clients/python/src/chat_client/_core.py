@@ -1,0 +1,227 @@
+"""What Client and AsyncClient share: configuration, the calls they make (method, path,
+body, and whether a retry is safe), the retry policy and the state of the credentials.
+Only the I/O differs between the two; it lives in _client.py and _async_client.py."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from chat_client._exceptions import APIConnectionError, APITimeoutError, retry_after_seconds
+from chat_client._models import MessageIn, Session
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 3
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+# A Retry-After longer than this (a login lockout, say) is raised at once, not slept through.
+MAX_RETRY_AFTER = 60.0
+MAX_BATCH = 100
+MESSAGES_PAGE = 1000
+# The session stream sends a ping every 15 s when idle: a read this long without one is a dead connection.
+STREAM_READ_TIMEOUT = 45.0
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+ENV_URL = "CHAT_URL"
+ENV_API_KEY = "CHAT_API_KEY"
+ENV_USERNAME = "CHAT_USERNAME"
+ENV_PASSWORD = "CHAT_PASSWORD"
+
+
+def new_idempotency_key() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Call:
+    """One logical request. `idempotency_key` is sent on every attempt of it."""
+
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    json: Any = None
+    form: dict[str, str] | None = None
+    idempotency_key: str | None = None
+    retryable: bool = True
+    authenticated: bool = True
+
+    def headers(self, bearer: str | None) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
+        if self.idempotency_key is not None:
+            headers["Idempotency-Key"] = self.idempotency_key
+        return headers
+
+
+def retry_delay(call: Call, attempt: int, max_retries: int, response: httpx.Response | None) -> float | None:
+    """Seconds to wait before retrying `call` (None: do not retry). A response is retried on
+    408, 429, 5xx and a 409 that says when to retry (a keyed request still in flight); no
+    response (a connection error or timeout) always is, when the call may be retried."""
+    if not call.retryable or attempt >= max_retries:
+        return None
+    if response is not None:
+        in_flight = response.status_code == 409 and "retry-after" in response.headers
+        if response.status_code not in RETRYABLE_STATUSES and not in_flight:
+            return None
+        after = retry_after_seconds(response)
+        if after is not None:
+            return after if after <= MAX_RETRY_AFTER else None
+    backoff = min(MAX_RETRY_DELAY, INITIAL_RETRY_DELAY * 2**attempt)
+    jittered: float = backoff * random.uniform(0.75, 1.0)
+    return jittered
+
+
+def connection_error(exc: httpx.TransportError) -> APIConnectionError:
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError()
+    return APIConnectionError(f"Could not reach the chat server: {type(exc).__name__}")
+
+
+@dataclass
+class Credentials:
+    """An API key, or a username and password traded for an access token (refreshed before
+    it expires, or replaced by a new login when the refresh is refused)."""
+
+    api_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+    access_token: str | None = None
+    access_expires_at: float = 0.0  # time.monotonic()
+    refresh_token: str | None = None
+    refresh_expires_at: float = 0.0
+    _clock: Any = field(default=time.monotonic, repr=False)
+
+    @property
+    def logs_in(self) -> bool:
+        return self.api_key is None and self.username is not None and self.password is not None
+
+    def current(self) -> str | None:
+        """The bearer to send now, if there is one that will not expire in the next moment."""
+        if self.api_key is not None:
+            return self.api_key
+        if self.access_token is not None and self._clock() < self.access_expires_at:
+            return self.access_token
+        return None
+
+    def usable_refresh_token(self) -> str | None:
+        if self.refresh_token is not None and self._clock() < self.refresh_expires_at:
+            return self.refresh_token
+        return None
+
+    def accept(self, tokens: dict[str, Any]) -> str:
+        """Keep a login or refresh answer; refresh a minute (or a tenth of the lifetime) early."""
+        now = self._clock()
+        lifetime = float(tokens["expires_in"])
+        self.access_token = str(tokens["access_token"])
+        self.access_expires_at = now + lifetime - min(60.0, lifetime / 10)
+        self.refresh_token = str(tokens["refresh_token"])
+        self.refresh_expires_at = now + float(tokens["refresh_expires_in"]) - 60.0
+        return self.access_token
+
+    def forget(self) -> None:
+        """The access token was refused: the next request refreshes (or logs in) first."""
+        self.access_token = None
+
+    def drop_refresh(self) -> None:
+        self.refresh_token = None
+
+
+def resolve(
+    base_url: str | None, api_key: str | None, username: str | None, password: str | None
+) -> tuple[str, Credentials]:
+    """Arguments first, then CHAT_URL, CHAT_API_KEY, CHAT_USERNAME and CHAT_PASSWORD."""
+    url = base_url or os.environ.get(ENV_URL) or DEFAULT_BASE_URL
+    if api_key is None and username is None:
+        api_key = os.environ.get(ENV_API_KEY) or None
+        if api_key is None:
+            username, password = os.environ.get(ENV_USERNAME), os.environ.get(ENV_PASSWORD)
+    if api_key is not None and username is not None:
+        raise ValueError("give an api_key or a username and password, not both")
+    if username is not None and password is None:
+        raise ValueError("a username needs a password")
+    return url.rstrip("/"), Credentials(api_key=api_key, username=username, password=password)
+
+
+# The calls, shared by both clients.
+
+
+def login_call(credentials: Credentials) -> Call:
+    assert credentials.username is not None and credentials.password is not None
+    form = {"username": credentials.username, "password": credentials.password}
+    return Call("POST", "/auths/login", form=form, authenticated=False)
+
+
+def refresh_call(refresh_token: str) -> Call:
+    # Never retried: a refresh token works once, and presenting it twice logs the session out.
+    return Call("POST", "/auths/refresh", json={"refresh_token": refresh_token}, retryable=False, authenticated=False)
+
+
+def session_id_of(session: str | Session) -> str:
+    return session.id if isinstance(session, Session) else session
+
+
+def create_session_call(
+    name: str | None, title: str | None, platform: str | None, metadata: dict[str, Any] | None, key: str | None
+) -> Call:
+    body: dict[str, Any] = {}
+    for field_name, value in (("name", name), ("title", title), ("platform", platform), ("metadata", metadata)):
+        if value is not None:
+            body[field_name] = value
+    return Call("POST", "/chat/sessions", json=body, idempotency_key=key or new_idempotency_key())
+
+
+def update_session_call(session_id: str, changes: dict[str, Any]) -> Call:
+    return Call("PATCH", f"/chat/sessions/{session_id}", json=changes)
+
+
+def append_call(session_id: str, message: MessageIn, key: str | None) -> Call:
+    body = message.model_dump(mode="json")
+    return Call(
+        "POST", f"/chat/sessions/{session_id}/messages", json=body, idempotency_key=key or new_idempotency_key()
+    )
+
+
+def batch_calls(session_id: str, messages: Iterable[MessageIn | dict[str, Any]], key: str | None) -> Iterator[Call]:
+    """One call per MAX_BATCH messages, each with its own key (the caller's key plus the
+    chunk's number when there are several)."""
+    items = [m if isinstance(m, MessageIn) else MessageIn.model_validate(m) for m in messages]
+    chunks = [items[i : i + MAX_BATCH] for i in range(0, len(items), MAX_BATCH)]
+    for number, chunk in enumerate(chunks):
+        chunk_key = (key if len(chunks) == 1 else f"{key}:{number}") if key else new_idempotency_key()
+        body = {"messages": [m.model_dump(mode="json") for m in chunk]}
+        yield Call("POST", f"/chat/sessions/{session_id}/messages/batch", json=body, idempotency_key=chunk_key)
+
+
+def as_message(message: MessageIn | dict[str, Any] | str, role: str, metadata: dict[str, Any] | None) -> MessageIn:
+    if isinstance(message, MessageIn):
+        return message
+    if isinstance(message, dict):
+        return MessageIn.model_validate(message)
+    return MessageIn.model_validate({"content": message, "role": role, "metadata": metadata or {}})
+
+
+def sessions_params(platform: str | None, page_size: int, cursor: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"limit": page_size}
+    if platform is not None:
+        params["platform"] = platform
+    if cursor is not None:
+        params["cursor"] = cursor
+    return params
+
+
+def messages_params(after_seq: int, page_size: int, cursor: str | None) -> dict[str, Any]:
+    return (
+        {"limit": page_size, "cursor": cursor} if cursor is not None else {"limit": page_size, "after_seq": after_seq}
+    )
+
+
+def stream_timeout(timeout: float) -> httpx.Timeout:
+    return httpx.Timeout(timeout, read=STREAM_READ_TIMEOUT)

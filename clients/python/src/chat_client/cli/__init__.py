@@ -1,0 +1,1 @@
+"""The `chat` command: a thin layer over chat_client.Client (see main.py)."""

@@ -1,0 +1,45 @@
+"""How the `chat` command prints: Markdown-friendly text for people, JSON lines for scripts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, TextIO
+
+from chat_client._models import Message, Session
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+
+def session_line(session: Session) -> str:
+    label = session.title if session.name in (None, session.title) else f"{session.title} [{session.name}]"
+    return f"{session.id}  {session.platform:<8} {session.message_count:>6} msgs  {when(session.updated_at)}  {label}"
+
+
+def session_heading(session: Session) -> str:
+    name = f" · name `{session.name}`" if session.name else ""
+    return f"# {session.title}\n\n_{session.platform}{name} · {session.message_count} messages · {session.id}_\n"
+
+
+def message_block(message: Message) -> str:
+    extra = ""
+    if message.metadata:
+        extra = "\n\n```json\n" + json.dumps(message.metadata, ensure_ascii=False, indent=2) + "\n```"
+    return f"**{message.role}** · #{message.seq} · {when(message.created_at)}\n\n{message.content}{extra}\n"
+
+
+def json_line(out: TextIO, value: Any) -> None:
+    out.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
+    out.flush()
+
+
+def session_json(session: Session) -> dict[str, Any]:
+    dumped: dict[str, Any] = session.model_dump(mode="json", by_alias=True)
+    return dumped
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    dumped: dict[str, Any] = message.model_dump(mode="json", by_alias=True)
+    return dumped

@@ -1,0 +1,144 @@
+"""The installed `chat` command, run in a subprocess against a live server, as a shell would."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from chat_client import Client
+
+from tests.integrations.conftest import Account
+from tests.server_process import free_port
+
+CHAT = str(Path(sys.executable).parent / "chat")
+
+
+def chat(account: Account, key: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHAT_URL": account.base_url, "CHAT_API_KEY": key}
+    return subprocess.run([CHAT, *args], input=stdin, env=env, capture_output=True, text=True, timeout=60)
+
+
+def json_lines(text: str) -> list[Any]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_append_creates_by_name_then_sessions_and_show_print_it(account: Account) -> None:
+    key = account.api_key(["read", "write"])
+    first = chat(account, key, "append", "cli-40f58fa9", "Where should we stay?")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("appended #1 (user) to cli-40f58fa9")
+    answer = chat(account, key, "--json", "append", "cli-40f58fa9", "-", "--role", "assistant", stdin="Alfama.\n")
+    assert answer.returncode == 0, answer.stderr
+    stored = json.loads(answer.stdout)
+    assert (stored["seq"], stored["role"], stored["content"]) == (2, "assistant", "Alfama.\n")
+
+    listed = chat(account, key, "--json", "sessions", "--platform", "cli")
+    [session] = json_lines(listed.stdout)
+    assert session["name"] == "cli-40f58fa9" and session["platform"] == "cli" and session["message_count"] == 2
+    assert "cli-40f58fa9" in chat(account, key, "sessions").stdout
+    assert chat(account, key, "sessions", "--platform", "web").stdout == ""
+
+    shown = chat(account, key, "show", "cli-40f58fa9")
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("# cli-40f58fa9\n")
+    assert "**user** · #1" in shown.stdout and "Where should we stay?" in shown.stdout
+    assert "**assistant** · #2" in shown.stdout
+    as_json = json_lines(chat(account, key, "--json", "show", session["_id"]).stdout)
+    with httpx.Client(base_url=account.base_url, headers=account.headers) as rest:
+        assert as_json[0] == {"type": "session", "session": rest.get(f"/chat/sessions/{session['_id']}").json()}
+        page = rest.get(f"/chat/sessions/{session['_id']}/messages", params={"after_seq": 0}).json()
+    assert as_json[1:] == [{"type": "message", "message": m} for m in page["items"]]
+
+
+def test_errors_are_one_line_on_stderr_with_documented_exit_codes(account: Account) -> None:
+    key = account.api_key(["read", "write"])
+    missing = chat(account, key, "show", "nobody-by-that-name")
+    assert (missing.returncode, missing.stdout) == (3, "")
+    assert missing.stderr == "chat: error: no session named 'nobody-by-that-name'\n"
+    blank = chat(account, key, "append", "s", "   ")
+    assert blank.returncode == 1 and blank.stderr.count("\n") == 1 and "content" in blank.stderr
+    read_only = chat(account, account.api_key(["read"]), "append", "s", "hi")
+    assert read_only.returncode == 4 and read_only.stderr == "chat: error: This API key is read-only\n"
+    assert chat(account, "cak_not-a-real-key", "sessions").returncode == 4
+    unreachable = subprocess.run(
+        [CHAT, "--url", f"http://127.0.0.1:{free_port()}", "--api-key", key, "sessions"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "CHAT_URL": ""},
+    )
+    assert unreachable.returncode == 5 and unreachable.stderr.startswith("chat: error: Could not reach")
+    assert chat(account, key, "frobnicate").returncode == 2
+
+
+def test_follow_prints_messages_as_they_arrive_and_stops_on_ctrl_c(account: Account) -> None:
+    key = account.api_key(["read", "write"])
+    with Client(account.base_url, api_key=key) as client:
+        session = client.session(name="tailed", platform="cli")
+        client.append(session, "already there")
+        env = {**os.environ, "CHAT_URL": account.base_url, "CHAT_API_KEY": key}
+        follower = subprocess.Popen(
+            [CHAT, "--json", "follow", "tailed", "--after-seq", "0"], env=env, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert follower.stdout is not None
+            first = json.loads(follower.stdout.readline())
+            client.append(session, "just now", role="assistant")
+            second = json.loads(follower.stdout.readline())
+        finally:
+            follower.send_signal(signal.SIGINT)
+            code = follower.wait(30)
+    assert [(first["seq"], first["content"]), (second["seq"], second["content"])] == [
+        (1, "already there"),
+        (2, "just now"),
+    ]
+    assert code == 130
+
+
+def test_export_streams_ndjson_with_a_progress_bar_on_a_terminal(account: Account) -> None:
+    """Needs GET /chat/export (built on the find-carry branch)."""
+    key = account.api_key(["read", "write"])
+    with Client(account.base_url, api_key=key) as client:
+        for name in ("older", "newer"):
+            session = client.session(name=name)
+            client.append_many(session, [{"content": f"{name} {i}"} for i in range(3)])
+    plain = chat(account, key, "export")
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stderr == ""  # no progress bar when stderr is not a terminal
+    lines = json_lines(plain.stdout)
+    assert lines[0]["type"] == "export" and (lines[0]["sessions"], lines[0]["messages"]) == (2, 6)
+    assert [line["session"]["name"] for line in lines if line["type"] == "session"] == ["newer", "older"]
+    assert [line["message"]["content"] for line in lines if line["type"] == "message"][:3] == [
+        "newer 0",
+        "newer 1",
+        "newer 2",
+    ]
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pty is 0 columns wide
+    env = {**os.environ, "CHAT_URL": account.base_url, "CHAT_API_KEY": key}
+    process = subprocess.Popen([CHAT, "export"], env=env, stdout=subprocess.PIPE, stderr=terminal)
+    os.close(terminal)
+    output, shown = process.communicate(timeout=60)[0], b""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and select.select([controller], [], [], 0.2)[0]:
+        try:
+            shown += os.read(controller, 4096)
+        except OSError:
+            break
+    os.close(controller)
+    assert process.returncode == 0
+    assert output.decode() == plain.stdout.replace(plain.stdout.splitlines()[0], output.decode().splitlines()[0])
+    assert b"2 sessions" in shown and b"6/6" in shown
