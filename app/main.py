@@ -20,6 +20,7 @@ from app.auth.revocation import watch_revocations
 from app.auth.router import router as auth_router
 from app.auth.throttle import PasswordAttempts
 from app.chat.router import router as chat_router
+from app.chat.search_router import router as search_router
 from app.chat.upgrade import upgrade_chat_documents
 from app.core.change_stream import watch_changes
 from app.core.changes import ChangeHub
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(api_keys_router)
     app.include_router(chat_router)
+    app.include_router(search_router)
     app.include_router(events_router)
     app.include_router(admin_router)
     app.state.metrics = Metrics() if settings.metrics_token.get_secret_value() else None
