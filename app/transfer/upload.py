@@ -61,7 +61,7 @@ async def receive_upload(
             target.write(chunk)
         declared = CONTENT_TYPES.get(media)
     target.flush()
-    return declared or _sniff(target)
+    return declared or sniff_format(target)
 
 
 async def _receive_file_field(chunks: AsyncIterator[bytes], boundary: bytes, target: IO[bytes], max_bytes: int) -> str:
@@ -121,7 +121,7 @@ async def _receive_file_field(chunks: AsyncIterator[bytes], boundary: bytes, tar
     return str(state["type"])
 
 
-def _sniff(target: IO[bytes]) -> ImportFormat:
+def sniff_format(target: IO[bytes]) -> ImportFormat:
     target.seek(0)
     start = target.read(4096).lstrip()
     if start.startswith(ZIP_MAGIC):
