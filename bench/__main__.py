@@ -24,7 +24,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from app.core.db import MESSAGES, SESSIONS, USERS
-from bench import direct, live, probe, programs, report
+from bench import direct, live, probe, programs, report, search
 from tests.server_process import ServerProcess
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -142,6 +142,7 @@ def run(url: str, uri: str, db_name: str, work: Path) -> dict[str, Any]:
         if name in agents["operations"]:
             agents["operations"][name]["db_commands"] = entry
 
+    searching = search.measure(http, uri, db_name, make_user)
     growth = measure_growth(http, url, uri, db_name)
     with MongoClient(uri) as client:
         version = client.server_info().get("version", "unknown")
@@ -153,6 +154,7 @@ def run(url: str, uri: str, db_name: str, work: Path) -> dict[str, Any]:
         "api_raw_ratio": ratios,
         "collscans": collscans,
         "programs": agents,
+        "search": searching,
         "growth": growth,
         "machine": {
             "cpu_count": os.cpu_count(),

@@ -33,7 +33,7 @@ from app.core.errors import BadRequest, UnprocessableContent
 from app.core.types import parse_object_id, utc_now
 
 CURSOR_KIND = "search"
-SCAN_BUDGET = 2000
+SCAN_BUDGET = 1000
 
 
 @dataclass(frozen=True)
