@@ -9,10 +9,10 @@ from app.auth.dependencies import CurrentUser, SettingsDep
 from app.chat.dependencies import OwnedSession
 from app.chat.schemas import SessionOut
 from app.core.db import DatabaseDep
-from app.core.responses import error_responses
+from app.core.responses import ErrorOut, Responses, error_responses
 from app.transfer import export
 from app.transfer.importer import ImportLimits, run_import
-from app.transfer.schemas import ImportReport
+from app.transfer.schemas import ImportRejected, ImportReport
 from app.transfer.upload import private_temporary_file, receive_upload
 
 router = APIRouter(prefix="/chat", tags=["export and import"], responses=error_responses(400, 401, 403, 408, 503))
@@ -62,7 +62,19 @@ async def export_session(
     return StreamingResponse(body, media_type=media_type, headers=headers)
 
 
-@router.post("/import", responses=error_responses(413))
+IMPORT_ERRORS: Responses = {
+    413: {"description": "The upload is larger than IMPORT_MAX_BYTES", "model": ErrorOut},
+    422: {
+        "description": (
+            "Not a file this server imports, or more conversations (or messages in one) than "
+            "IMPORT_MAX_CONVERSATIONS (IMPORT_MAX_MESSAGES_PER_CONVERSATION) allow; nothing was imported"
+        ),
+        "model": ImportRejected,
+    },
+}
+
+
+@router.post("/import", responses=IMPORT_ERRORS)
 async def import_history(
     request: Request, user: CurrentUser, database: DatabaseDep, settings: SettingsDep
 ) -> ImportReport:

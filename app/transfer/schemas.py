@@ -32,3 +32,13 @@ class ImportReport(BaseModel):
         self.skipped_total += 1
         if len(self.skipped) < MAX_SKIPPED_LISTED:
             self.skipped.append(SkippedItem(conversation=conversation, message=message, reason=reason))
+
+
+class RejectionDetail(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ImportRejected(BaseModel):
+    detail: list[RejectionDetail]
