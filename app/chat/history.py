@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app.chat import repository
 from app.chat.schemas import MessageCreate, MessageOut, SessionCreate, SessionOut
@@ -19,6 +19,7 @@ from app.core.types import utc_now
 SESSION_BATCH = 100
 MESSAGE_PAGE = 500
 SOURCE_ID = "source_id"
+DUPLICATE_KEY = 11000
 
 
 async def totals(database: Database, user_id: ObjectId) -> tuple[int, int]:
@@ -69,7 +70,8 @@ async def append_new_messages(
 ) -> int:
     """Append the messages of `batch` (each with metadata["source_id"]) that the session does
     not hold yet, in one transaction; how many were added. A concurrent import of the same
-    messages makes the insert fail on the unique index: the look-up then runs again."""
+    messages makes the insert fail on the unique index (nothing of the batch is stored: it is
+    one transaction): the look-up then runs again."""
     for attempt in range(2):
         ids = [str(message.metadata[SOURCE_ID]) for message, _ in batch]
         present = await repository.message_source_ids(database.db, session_id, ids)
@@ -78,9 +80,17 @@ async def append_new_messages(
             return 0
         try:
             await append_dated_messages(database, session_id, user_id, fresh)
-        except DuplicateKeyError:
-            if attempt:
+        except (DuplicateKeyError, BulkWriteError) as exc:
+            if attempt or not _duplicate(exc):
                 raise
             continue
         return len(fresh)
     raise AssertionError("unreachable")
+
+
+def _duplicate(exc: DuplicateKeyError | BulkWriteError) -> bool:
+    """A duplicate key (insert_many reports it as a BulkWriteError with code 11000)."""
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    errors = exc.details.get("writeErrors", [])
+    return bool(errors) and all(error.get("code") == DUPLICATE_KEY for error in errors)
