@@ -78,6 +78,7 @@ async def search(
     for window in _slices(position, width):
         candidates, cut = await _read_slice(database, scope, query, window.slice, SCAN_BUDGET - examined)
         width = window.width
+        top = candidates[0].at if candidates else None
         matched = [c for c in candidates if query.matches(c.document["title_terms" if c.is_title else "terms"])]
         sessions = await _sessions_of(database, scope, matched)
         matched_keys = {c.key for c in matched}
@@ -88,10 +89,21 @@ async def search(
             if hit is not None:
                 hits.append((candidate, hit))
                 if len(hits) > limit:
-                    return _page(codec, fingerprint, hits[:limit], hits[limit - 1][0], width)
+                    resume = hits[limit - 1][0]
+                    return _page(codec, fingerprint, hits[:limit], resume, _next_width(width, top, resume))
         if cut or examined >= SCAN_BUDGET:
-            return _page(codec, fingerprint, hits, last, width)
+            return _page(codec, fingerprint, hits, last, _next_width(width, top, last))
     return _page(codec, fingerprint, hits, None, width)
+
+
+def _next_width(width: timedelta, top: datetime | None, resume: _Candidate | None) -> timedelta:
+    """The width the next page starts with: the time from the newest candidate of this page's
+    last window (`top`) to where the page ended, when that is less than the window (a dense
+    stretch: the next page should not read all of it again to use a page's worth), else the
+    window's own."""
+    if top is None or resume is None:
+        return width
+    return max(min(width, top - resume.at), timedelta(milliseconds=1))
 
 
 @dataclass(frozen=True)
