@@ -214,3 +214,13 @@ async def test_the_migration_gives_older_messages_and_titles_their_terms(
     await upgrade_chat_documents(db)
     assert _contents(await _search(client, user, "existed")) == ["stored before search existed"]
     assert [hit["kind"] for hit in await _search(client, user, "old title")] == ["title"]
+
+
+def test_after_a_dense_stretch_the_next_page_starts_narrow() -> None:
+    """A page that ended inside a dense stretch hands the next one the span it really covered,
+    not the wide window that reached the stretch (which would be read again, whole)."""
+    now = datetime.now(UTC)
+    resume = search._Candidate(now - timedelta(seconds=3), ObjectId(), {}, False)
+    assert search._next_width(timedelta(days=700), now, resume) == timedelta(seconds=3)
+    assert search._next_width(timedelta(seconds=1), now, resume) == timedelta(seconds=1)
+    assert search._next_width(timedelta(days=1), None, resume) == timedelta(days=1)

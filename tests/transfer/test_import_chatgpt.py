@@ -4,11 +4,13 @@ import a no-op; as conversations.json in the body and as the zip in a multipart 
 
 from __future__ import annotations
 
+import stat
 from datetime import UTC, datetime
 from typing import Any
 
 from httpx import AsyncClient
 
+from app.core.config import Settings
 from tests.factories import TestUser, all_pages, make_user
 from tests.transfer import chatgpt_export
 from tests.transfer.chatgpt_export import T0
@@ -123,3 +125,13 @@ async def test_unreadable_files_are_a_422_that_does_not_echo_them(client: AsyncC
         assert "secret" not in response.text and "garbage" not in response.text
     form = await client.post("/chat/import", files={"other": ("a.json", b"[]")}, headers=user.headers)
     assert form.status_code == 422 and "file" in form.text
+
+
+async def test_the_upload_is_spooled_owner_only_under_data_dir_and_left_nowhere(
+    client: AsyncClient, settings: Settings
+) -> None:
+    user = await make_user(client)
+    await _import(client, user, content=chatgpt_export.conversations_json())
+    imports = settings.data_dir / "imports"
+    assert stat.S_IMODE(imports.stat().st_mode) == 0o700
+    assert list(imports.iterdir()) == []  # the temporary file was unlinked from the start
