@@ -11,7 +11,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest browser-deps bench fuzz lock upgrade clean
+.PHONY: run test lint typecheck pytest browser-deps bench fuzz stress lock upgrade clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ test: lint typecheck pytest
 # BENCH_QUICK=1 for a ~2 minute run; MONGODB_URI to measure an external server.
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
+
+# The load-shaped tests (marked `stress`) at their full size: `make test` runs a bounded sample.
+stress: $(DEV_STAMP)
+	STRESS=1 $(BIN)/pytest -m stress -p no:cacheprovider
 
 # The schema fuzzer with many more examples per operation than `make test` runs.
 fuzz: $(DEV_STAMP)

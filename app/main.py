@@ -32,6 +32,7 @@ from app.core.errors import install_error_handlers
 from app.core.hashing import PasswordHashing
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.core.replay_secrets import ReplaySecrets
 from app.docs import mount_api_docs
 from app.events.router import router as events_router
 from app.transfer.router import router as transfer_router
@@ -115,10 +116,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.cursor_codec = CursorCodec(settings.jwt_secret.get_secret_value())
+    app.state.replay_secrets = ReplaySecrets(settings.jwt_secret.get_secret_value())
     app.state.api_keys = ApiKeyCache(settings.api_key_cache_seconds, settings.api_key_max_days)
     app.state.password_attempts = PasswordAttempts.from_settings(settings)
     app.state.password_hashing = PasswordHashing.from_settings(settings)
-    app.state.change_hub = ChangeHub(settings.event_queue_size, settings.event_replay_buffer)
+    app.state.change_hub = ChangeHub(
+        settings.event_queue_size, settings.event_replay_buffer, settings.event_streams_per_user
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth_router)

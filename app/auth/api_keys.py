@@ -9,10 +9,13 @@ noticed at once through the revocation cache."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
 
 from app.auth import api_keys_repository as repository
 from app.auth.principal import AuthenticatedUser
@@ -24,6 +27,7 @@ from app.core.config import Settings
 from app.core.cursors import CursorCodec
 from app.core.db import Database, Document
 from app.core.errors import BadRequest, Conflict, NotFound, Unauthorized
+from app.core.idempotency import IdempotentRequest, StoredResponse, run_once
 from app.core.pages import Page
 from app.core.security import api_key_display_prefix, hash_secret, new_api_key
 from app.core.types import parse_object_id, utc_now
@@ -31,6 +35,7 @@ from app.core.types import parse_object_id, utc_now
 INVALID_KEY = "Invalid, expired or revoked API key"
 KEY_NOT_FOUND = "API key not found"
 TOO_MANY_KEYS = f"You have {repository.MAX_KEYS_PER_USER} API keys already; revoke one first"
+CONCURRENT_CREATE = "Another API key of yours was being created at the same moment; try again"
 KEYS_CURSOR = "api-keys"
 MAX_CACHED_KEYS = 10_000
 # Longer than any cache may hold a key (API_KEY_CACHE_SECONDS is at most 300).
@@ -96,24 +101,42 @@ class ApiKeyCache:
 
 
 async def create_api_key(
-    database: Database, settings: Settings, user_id: ObjectId, body: ApiKeyCreate
-) -> ApiKeyCreated:
-    """The caller has checked the owner's current password."""
+    database: Database, settings: Settings, user_id: ObjectId, body: ApiKeyCreate, idempotency: IdempotentRequest | None
+) -> StoredResponse:
+    """201 with the new key. The caller has checked the owner's current password.
+
+    With an Idempotency-Key the key is inserted in the transaction that completes the key's
+    record, whose stored response (it holds the key) is sealed: a retry gets the same key back,
+    and a crash leaves either both or neither."""
     days = body.expires_in_days or settings.api_key_default_days
     if days > settings.api_key_max_days:
         raise BadRequest(f"expires_in_days must be at most {settings.api_key_max_days}")
-    key = new_api_key()
-    now = utc_now()
-    prefix, key_hash, scopes = api_key_display_prefix(key), hash_secret(key), [str(scope) for scope in body.scopes]
-    expires_at = now + timedelta(days=days)
-    key_id = await repository.insert_api_key(database.db, user_id, body.name, prefix, key_hash, scopes, now, expires_at)
-    if key_id is None:
-        raise Conflict(TOO_MANY_KEYS)
-    document = await repository.find_api_key(database.db, key_id)
-    if document is None:  # revoked between the insert and this read
-        raise NotFound(KEY_NOT_FOUND)
-    audit("api_key.created", user_id=str(user_id), key_id=str(key_id), scopes=scopes, expires_in_days=days)
-    return ApiKeyCreated.model_validate({**document, "key": key})
+    scopes = [str(scope) for scope in body.scopes]
+
+    async def create(session: AsyncClientSession | None) -> StoredResponse:
+        key, now = new_api_key(), utc_now()
+        prefix, key_hash = api_key_display_prefix(key), hash_secret(key)
+        expires_at = now + timedelta(days=days)
+        try:
+            key_id = await repository.insert_api_key(
+                database.db, user_id, body.name, prefix, key_hash, scopes, now, expires_at, session
+            )
+        except DuplicateKeyError as exc:  # another server took the slot inside our transaction
+            raise Conflict(CONCURRENT_CREATE) from exc
+        if key_id is None:
+            raise Conflict(TOO_MANY_KEYS)
+        document = await repository.find_api_key(database.db, key_id, session)
+        if document is None:  # revoked between the insert and this read
+            raise NotFound(KEY_NOT_FOUND)
+        return StoredResponse(201, ApiKeyCreated.model_validate({**document, "key": key}).model_dump_json())
+
+    response = await run_once(
+        database, user_id, idempotency, create, (KEYS_CURSOR, user_id), transactional=False, sealed=True
+    )
+    if not response.replayed:
+        key_id = json.loads(response.body)["_id"]
+        audit("api_key.created", user_id=str(user_id), key_id=key_id, scopes=scopes, expires_in_days=days)
+    return response
 
 
 async def list_api_keys(

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bson import ObjectId
 from pymongo import ASCENDING
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -20,8 +21,8 @@ from app.core.db import API_KEYS, Document
 MAX_KEYS_PER_USER = 50
 
 
-async def _used_slots(db: AsyncDatabase[Document], user_id: ObjectId) -> set[str]:
-    cursor = db[API_KEYS].find({"user_id": user_id}, {"slot": 1, "_id": 0})
+async def _used_slots(db: AsyncDatabase[Document], user_id: ObjectId, session: AsyncClientSession | None) -> set[str]:
+    cursor = db[API_KEYS].find({"user_id": user_id}, {"slot": 1, "_id": 0}, session=session)
     return {str(document.get("slot")) async for document in cursor}
 
 
@@ -34,9 +35,11 @@ async def insert_api_key(
     scopes: list[str],
     now: datetime,
     expires_at: datetime,
+    session: AsyncClientSession | None = None,
 ) -> ObjectId | None:
-    """The new key's id, or None when all of the user's slots are taken."""
-    used = await _used_slots(db, user_id)
+    """The new key's id, or None when all of the user's slots are taken. In a transaction
+    (`session`), a slot taken meanwhile by another server aborts it: DuplicateKeyError."""
+    used = await _used_slots(db, user_id, session)
     for number in range(MAX_KEYS_PER_USER):
         slot = f"{user_id}:{number}"
         if slot in used:
@@ -53,9 +56,9 @@ async def insert_api_key(
             "expires_at": expires_at,
         }
         try:
-            result = await db[API_KEYS].insert_one(document)
+            result = await db[API_KEYS].insert_one(document, session=session)
         except DuplicateKeyError as exc:
-            if "key_hash" in str(exc):
+            if session is not None or "key_hash" in str(exc):
                 raise
             continue  # taken by a concurrent creation: try the next slot
         key_id: ObjectId = result.inserted_id
@@ -63,8 +66,10 @@ async def insert_api_key(
     return None
 
 
-async def find_api_key(db: AsyncDatabase[Document], key_id: ObjectId) -> Document | None:
-    return await db[API_KEYS].find_one({"_id": key_id})
+async def find_api_key(
+    db: AsyncDatabase[Document], key_id: ObjectId, session: AsyncClientSession | None = None
+) -> Document | None:
+    return await db[API_KEYS].find_one({"_id": key_id}, session=session)
 
 
 async def user_api_keys_from(

@@ -8,28 +8,31 @@ from app.auth import api_keys, service
 from app.auth.dependencies import Address, Attempts, Hashing, PageCursors, Revocations, SessionUser, SettingsDep
 from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from app.core.db import DatabaseDep
+from app.core.idempotency import IdempotencyKey
 from app.core.pages import DEFAULT_PAGE_SIZE, Page, PageSize
 from app.core.responses import NO_STORE, error_responses
 
 router = APIRouter(prefix="/auths/api-keys", tags=["api keys"], responses=error_responses(400, 401, 403, 408, 413, 503))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(409, 429))
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated, responses=error_responses(409, 429))
 async def create_api_key(
     body: ApiKeyCreate,
-    response: Response,
     user: SessionUser,
     database: DatabaseDep,
     settings: SettingsDep,
     attempts: Attempts,
     hashing: Hashing,
     address: Address,
-) -> ApiKeyCreated:
+    idempotency: IdempotencyKey,
+) -> Response:
     """A new key for programs, returned once in `key`: store it now, only its hash is kept.
-    Needs your current password (400 when wrong; throttled like a login). 409 past 50 keys."""
+    Needs your current password (400 when wrong; throttled like a login). 409 past 50 keys.
+    A retry with the same Idempotency-Key and body gets the same key back (kept sealed)."""
     await service.check_current_password(database, attempts, hashing, user.id, body.current_password, address)
+    response = (await api_keys.create_api_key(database, settings, user.id, body, idempotency)).to_response()
     response.headers.update(NO_STORE)
-    return await api_keys.create_api_key(database, settings, user.id, body)
+    return response
 
 
 @router.get("")

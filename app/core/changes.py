@@ -5,7 +5,8 @@ without change streams the writes of this process); every open event stream is a
 `Subscription` of one owner. Domain-agnostic: a change is a collection, an operation and a
 full document with an owner field; what it means is decided by whoever reads it.
 
-Memory is bounded twice: each subscription holds at most `queue_size` changes (a reader that
+Memory is bounded three times: an owner holds at most `streams_per_owner` subscriptions, each
+subscription holds at most `queue_size` changes (a reader that
 falls further behind is reset: its queue is dropped and it is told to resync), and the replay
 buffer holds the last `buffer_size` changes, in order, so that a client reconnecting with the
 id of the last change it saw gets exactly the ones of its owner that came after it.
@@ -21,10 +22,13 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.errors import TooManyRequests
+
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_SIZE = 1000
 DEFAULT_BUFFER_SIZE = 10_000
+DEFAULT_STREAMS_PER_OWNER = 20
 Document = dict[str, Any]
 
 
@@ -44,6 +48,13 @@ class Reset:
 RESET = Reset()
 
 
+class TooManyStreams(TooManyRequests):
+    detail = "You have too many event streams open on this server; close one (EVENT_STREAMS_PER_USER)"
+
+    def __init__(self) -> None:
+        super().__init__(retry_after_seconds=5)
+
+
 @dataclass(eq=False)
 class Subscription:
     owner: Hashable
@@ -55,8 +66,14 @@ class Subscription:
 
 
 class ChangeHub:
-    def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE, buffer_size: int = DEFAULT_BUFFER_SIZE) -> None:
+    def __init__(
+        self,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+        streams_per_owner: int = DEFAULT_STREAMS_PER_OWNER,
+    ) -> None:
         self.queue_size = queue_size
+        self.streams_per_owner = streams_per_owner
         self._subscribers: dict[Hashable, set[Subscription]] = {}
         self._recent: deque[tuple[int, Change]] = deque(maxlen=buffer_size)
         self._positions: dict[str, int] = {}
@@ -70,7 +87,10 @@ class ChangeHub:
     def subscribe(self, owner: Hashable, after_token: str | None = None) -> Subscription:
         """A new subscription of `owner`. With `after_token`: first the owner's buffered changes
         after it, or one reset when it is not in the buffer (too old, or never seen here).
-        Synchronous, so that nothing published can fall between the replay and the live part."""
+        Synchronous, so that nothing published can fall between the replay and the live part
+        (and concurrent subscribes cannot pass the owner's limit: TooManyStreams)."""
+        if len(self._subscribers.get(owner, ())) >= self.streams_per_owner:
+            raise TooManyStreams()
         subscription = Subscription(owner, asyncio.Queue(self.queue_size))
         if after_token is not None:
             replay = self._after(owner, after_token)

@@ -13,7 +13,9 @@ replays the stored response or does the work for the first time: never twice.
   (a takeover replaces the record, so the first request, should it still be running, fails to
   complete its own record and its transaction is rolled back).
 - A request that is refused (validation, 404, 409, ...) releases its claim: the key can be
-  reused. One that fails otherwise (the database timed out, perhaps after committing) keeps it
+  reused.
+- Fingerprints are HMACs keyed by the server secret, and a response holding a secret is kept
+  sealed (see replay_secrets.py). One that fails otherwise (the database timed out, perhaps after committing) keeps it
   until its lease runs out; the retry then replays or does the work, whichever is true.
 
 On a standalone MongoDB (no transactions) the record is completed right after the work: a crash
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import math
 import re
 from collections.abc import Awaitable, Callable, Hashable
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from bson import ObjectId
+from bson import Binary, ObjectId
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -41,6 +42,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from app.core.db import IDEMPOTENCY_KEYS, Database, Document
 from app.core.errors import AppError, BadRequest, Conflict, UnprocessableContent
+from app.core.replay_secrets import ReplaySecrets
 from app.core.transactions import run_in_transaction
 from app.core.types import utc_now
 
@@ -70,6 +72,7 @@ class InFlight(Conflict):
 class IdempotentRequest:
     key: str
     fingerprint: str  # of the method, the path and the body
+    secrets: ReplaySecrets
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,9 @@ async def idempotent_request(
         return None
     if not _VALID_KEY.match(key):
         raise BadRequest("Idempotency-Key must be 1-255 printable ASCII characters")
-    digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
-    digest.update(await request.body())
-    return IdempotentRequest(key, digest.hexdigest())
+    secrets: ReplaySecrets = request.app.state.replay_secrets
+    fingerprint = secrets.fingerprint(request.method, request.url.path, await request.body())
+    return IdempotentRequest(key, fingerprint, secrets)
 
 
 IdempotencyKey = Annotated[IdempotentRequest | None, Depends(idempotent_request)]
@@ -114,9 +117,11 @@ async def run_once(
     work: Work,
     serialize_on: Hashable,
     transactional: bool = True,
+    sealed: bool = False,
 ) -> StoredResponse:
     """Do `work` (in a transaction, unless `transactional` is false and there is no key) at
-    most once per key; a retry gets the stored response back."""
+    most once per key; a retry gets the stored response back (kept `sealed` when it holds a
+    secret)."""
     if request is None:
         if transactional:
             return await run_in_transaction(database, work, serialize_on)
@@ -127,7 +132,7 @@ async def run_once(
 
     async def work_and_complete(session: AsyncClientSession | None) -> StoredResponse:
         response = await work(session)
-        if not await _complete(database.db, claim, response, session):
+        if not await _complete(database.db, claim, _stored_fields(request, response, sealed), session):
             raise InFlight(1)  # taken over after our lease ran out: the retry does the work
         return response
 
@@ -159,7 +164,7 @@ async def _claim(
         if existing["fingerprint"] != request.fingerprint:
             raise KeyReused()
         if existing.get("status_code") is not None:
-            return StoredResponse(existing["status_code"], existing["body"], replayed=True)
+            return _replay(request, existing)
         lease_until: datetime = existing["lease_until"]
         if lease_until > now:
             raise InFlight(math.ceil((lease_until - now).total_seconds()))
@@ -197,13 +202,27 @@ def _in_flight(user_id: ObjectId, request: IdempotentRequest, now: datetime) -> 
     }
 
 
+def _stored_fields(request: IdempotentRequest, response: StoredResponse, sealed: bool) -> Document:
+    if not sealed:
+        return {"status_code": response.status_code, "body": response.body}
+    sealed_body = request.secrets.seal(request.key, request.fingerprint, response.body)
+    return {"status_code": response.status_code, "sealed_body": Binary(sealed_body)}
+
+
+def _replay(request: IdempotentRequest, record: Document) -> StoredResponse:
+    if record.get("sealed_body") is None:
+        return StoredResponse(record["status_code"], record["body"], replayed=True)
+    body = request.secrets.unseal(request.key, request.fingerprint, record["sealed_body"])
+    if body is None:  # sealed under another server secret: not this request's to read
+        raise KeyReused()
+    return StoredResponse(record["status_code"], body, replayed=True)
+
+
 async def _complete(
-    db: AsyncDatabase[Document], record_id: ObjectId, response: StoredResponse, session: AsyncClientSession | None
+    db: AsyncDatabase[Document], record_id: ObjectId, fields: Document, session: AsyncClientSession | None
 ) -> bool:
     """Store the response on our record; False when the record is no longer ours."""
-    result = await db[IDEMPOTENCY_KEYS].update_one(
-        {"_id": record_id}, {"$set": {"status_code": response.status_code, "body": response.body}}, session=session
-    )
+    result = await db[IDEMPOTENCY_KEYS].update_one({"_id": record_id}, {"$set": fields}, session=session)
     return result.matched_count == 1
 
 

@@ -4,7 +4,7 @@ session's stream of messages (resumable from any seq).
 The keepalive comment every 15 s comes from FastAPI's SSE support; the first thing sent is a
 comment with `retry:`, so a client knows it is subscribed from that point on. A stream ends
 when its credentials stop being valid (expiry, logout, revocation): the client reconnects
-with fresh ones. A disconnected client's subscription is dropped at once (finally blocks).
+with fresh ones. A disconnected client's subscription is dropped at once (when the request's dependencies close).
 """
 
 from __future__ import annotations
@@ -50,25 +50,34 @@ Hub = Annotated[ChangeHub, Depends(_hub)]
 CONNECTED = ServerSentEvent(comment="connected", retry=RETRY_MS)
 
 
-@router.get("/chat/events", response_class=EventSourceResponse)
+async def _user_subscription(
+    user: CurrentUser, hub: Hub, last_event_id: LastEventId = None
+) -> AsyncIterator[Subscription]:
+    """Taken before the response starts, so that past EVENT_STREAMS_PER_USER the answer is a
+    429; dropped when the stream ends, however it ends (request-scoped dependency)."""
+    subscription = hub.subscribe(user.id, last_event_id)
+    try:
+        yield subscription
+    finally:
+        hub.unsubscribe(subscription)
+
+
+@router.get("/chat/events", response_class=EventSourceResponse, responses=error_responses(429))
 async def user_events(
-    user: CurrentUser, hub: Hub, revocations: Revocations, last_event_id: LastEventId = None
+    user: CurrentUser, revocations: Revocations, subscription: Annotated[Subscription, Depends(_user_subscription)]
 ) -> AsyncIterator[ServerSentEvent]:
     """Your `session.created`, `session.updated`, `session.deleted` and `message.created`
     events; `data` is the REST response model. With `Last-Event-ID`: first what you missed,
-    or one `reset` event when that is no longer known (reload over REST, then reconnect)."""
-    subscription = hub.subscribe(user.id, last_event_id)
-    try:
-        yield CONNECTED
-        async for item in _live(subscription, user, revocations):
-            if isinstance(item, Reset):
-                yield render.RESET
-                return
-            event = render.user_event(item)
-            if event is not None:
-                yield event
-    finally:
-        hub.unsubscribe(subscription)
+    or one `reset` event when that is no longer known (reload over REST, then reconnect).
+    429 past EVENT_STREAMS_PER_USER open streams on this server."""
+    yield CONNECTED
+    async for item in _live(subscription, user, revocations):
+        if isinstance(item, Reset):
+            yield render.RESET
+            return
+        event = render.user_event(item)
+        if event is not None:
+            yield event
 
 
 def _resume_after(
@@ -87,39 +96,48 @@ def _resume_after(
     return int(last_event_id)
 
 
-@router.get("/chat/sessions/{session_id}/events", response_class=EventSourceResponse, responses=error_responses(404))
+async def _session_subscription(session: OwnedSession, user: CurrentUser, hub: Hub) -> AsyncIterator[Subscription]:
+    """Like _user_subscription, once the session is known to be the caller's."""
+    subscription = hub.subscribe(user.id)
+    try:
+        yield subscription
+    finally:
+        hub.unsubscribe(subscription)
+
+
+@router.get(
+    "/chat/sessions/{session_id}/events", response_class=EventSourceResponse, responses=error_responses(404, 429)
+)
 async def session_events(
     session: OwnedSession,
     user: CurrentUser,
     database: DatabaseDep,
-    hub: Hub,
     revocations: Revocations,
+    subscription: Annotated[Subscription, Depends(_session_subscription)],
     sent: Annotated[int, Depends(_resume_after)],
 ) -> AsyncIterator[ServerSentEvent]:
     """The session's new messages, `message.created` with id = seq. With `after_seq` (or
-    `Last-Event-ID`), first every stored message after it, then live: no gap, no repeat."""
+    `Last-Event-ID`), first every stored message after it, then live: no gap, no repeat.
+    429 past EVENT_STREAMS_PER_USER open streams on this server."""
     session_id: ObjectId = session["_id"]
-    subscription = hub.subscribe(user.id)  # before the replay: nothing can fall between
-    try:
-        yield CONNECTED
-        newest = await chat.message_count(database, session_id, user.id)
-        while newest is not None and sent < newest:
-            until = min(sent + REPLAY_PAGE, newest)
-            for message in await chat.messages_between(database, session_id, sent, until):
-                yield render.message_event(message)
-            sent = until
-        async for item in _live(subscription, user, revocations):
-            if isinstance(item, Reset):
-                yield render.RESET
-                return
-            if render.session_deleted(item, session_id):
-                return
-            numbered = render.session_message(item, session_id)
-            if numbered is not None and numbered[0] > sent:
-                sent, event = numbered
-                yield event
-    finally:
-        hub.unsubscribe(subscription)
+    # Subscribed before the replay (a dependency): nothing can fall between the two.
+    yield CONNECTED
+    newest = await chat.message_count(database, session_id, user.id)
+    while newest is not None and sent < newest:
+        until = min(sent + REPLAY_PAGE, newest)
+        for message in await chat.messages_between(database, session_id, sent, until):
+            yield render.message_event(message)
+        sent = until
+    async for item in _live(subscription, user, revocations):
+        if isinstance(item, Reset):
+            yield render.RESET
+            return
+        if render.session_deleted(item, session_id):
+            return
+        numbered = render.session_message(item, session_id)
+        if numbered is not None and numbered[0] > sent:
+            sent, event = numbered
+            yield event
 
 
 async def _live(

@@ -4,14 +4,17 @@ manage keys, passwords or the server (OWASP API2 and API5: function-level author
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import bson
 from bson import ObjectId
 from httpx import AsyncClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from app.core.db import API_KEYS, Document
+from app.core.db import API_KEYS, IDEMPOTENCY_KEYS, Document
 from tests.conftest import StartApp
 from tests.factories import TestUser, all_pages, bearer, make_admin, make_session, make_user
 
@@ -240,3 +243,47 @@ async def test_the_key_list_pages(client: AsyncClient) -> None:
     other = await make_user(client)
     foreign = await client.get("/auths/api-keys", params={"cursor": first["next_cursor"]}, headers=other.headers)
     assert foreign.status_code == 200 and foreign.json()["items"] == []
+
+
+async def test_a_retried_key_creation_gets_the_same_key_which_is_stored_sealed(
+    client: AsyncClient, db: AsyncDatabase[Document]
+) -> None:
+    """Issue 12: a program whose key creation timed out retries it with its Idempotency-Key and
+    gets the key it would have lost, not a second one; the database never holds the key or the
+    password in a form a reader can use."""
+    user = await make_user(client)
+    body = {"name": "deploy bot", "scopes": ["read", "write"], "current_password": user.password}
+    keyed = {**user.headers, "Idempotency-Key": "create-deploy-bot-1"}
+    first = await client.post("/auths/api-keys", json=body, headers=keyed)
+    retried = [await client.post("/auths/api-keys", json=body, headers=keyed) for _ in range(2)]
+    assert first.status_code == 201 and "idempotent-replayed" not in first.headers
+    for retry in retried:
+        assert retry.status_code == 201 and retry.text == first.text
+        assert retry.headers["idempotent-replayed"] == "true" and retry.headers["cache-control"] == "no-store"
+    assert len(await all_pages(client, user, "/auths/api-keys")) == 1
+    assert (await client.get("/auths/me", headers=bearer(first.json()["key"]))).status_code == 200
+
+    (record,) = await db[IDEMPOTENCY_KEYS].find({"user_id": ObjectId(user.id)}).to_list()
+    raw = bson.encode(record)
+    assert first.json()["key"].encode() not in raw and user.password.encode() not in raw
+    assert record["body"] is None and len(record["sealed_body"]) > len(first.text)
+    bare_hash = hashlib.sha256(b"POST /auths/api-keys\n" + json.dumps(body).encode()).hexdigest()
+    assert record["fingerprint"] != bare_hash  # an HMAC: a bare hash would let a reader guess the password
+
+
+async def test_a_key_creation_retry_still_needs_the_password_and_the_same_body(client: AsyncClient) -> None:
+    user = await make_user(client)
+    body = {"name": "bot", "scopes": ["read"], "current_password": user.password}
+    keyed = {**user.headers, "Idempotency-Key": "bot-key"}
+    assert (await client.post("/auths/api-keys", json=body, headers=keyed)).status_code == 201
+    wrong_password = await client.post("/auths/api-keys", json={**body, "current_password": "guess"}, headers=keyed)
+    assert wrong_password.status_code == 400 and "cak_" not in wrong_password.text
+    other_body = await client.post("/auths/api-keys", json={**body, "name": "other"}, headers=keyed)
+    assert other_body.status_code == 422 and "cak_" not in other_body.text
+    stranger = await make_user(client)
+    theirs = {"name": "bot", "scopes": ["read"], "current_password": stranger.password}
+    own_key = await client.post(
+        "/auths/api-keys", json=theirs, headers={**stranger.headers, "Idempotency-Key": "bot-key"}
+    )
+    assert own_key.status_code == 201 and "idempotent-replayed" not in own_key.headers  # keys are per user
+    assert len(await all_pages(client, user, "/auths/api-keys")) == 1

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+import pytest
 from bson import ObjectId
 from httpx import AsyncClient, Response
 from pymongo.asynchronous.database import AsyncDatabase
@@ -19,6 +20,7 @@ from app.core.db import REFRESH_FAMILIES, REFRESH_TOKENS, REVOCATIONS, Document
 from app.core.security import JWT_ALGORITHM, JWT_AUDIENCE, JWT_ISSUER
 from tests.conftest import TEST_JWT_SECRET, StartApp
 from tests.factories import bearer, login_tokens, make_admin, make_user
+from tests.stress import scaled
 
 
 def _claims(token: str) -> dict[str, object]:
@@ -238,6 +240,7 @@ async def _refresh(client: AsyncClient, refresh_token: str) -> Response:
     return await client.post("/auths/refresh", json={"refresh_token": refresh_token})
 
 
+@pytest.mark.stress
 async def test_a_raced_refresh_cannot_outlive_reuse_detection(
     client: AsyncClient, db: AsyncDatabase[Document], start_app: StartApp
 ) -> None:
@@ -246,7 +249,7 @@ async def test_a_raced_refresh_cannot_outlive_reuse_detection(
     family's revocation entry had expired. Rotation is now conditional on a live family."""
     user = await make_user(client)
     winners: list[dict[str, Any]] = []
-    for _ in range(40):
+    for _ in range(scaled(15, 100)):
         tokens = await login_tokens(client, user.username, user.password)
         first, second = await asyncio.gather(
             _refresh(client, tokens["refresh_token"]), _refresh(client, tokens["refresh_token"])

@@ -13,9 +13,11 @@ import pytest
 
 from tests.factories import DEFAULT_PASSWORD, register_over_http
 from tests.server_process import ServerProcess
+from tests.stress import scaled
 
 WRITER_THREADS = 6
 SESSIONS = 3
+ACKNOWLEDGED_BEFORE_KILL = scaled(150, 1000)
 
 
 def _stored_messages(base_url: str, headers: dict[str, str], session_id: str) -> list[dict[str, object]]:
@@ -35,6 +37,7 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+@pytest.mark.stress
 def test_sigkill_under_write_load_loses_no_acknowledged_message(data_dir: Path) -> None:
     server = ServerProcess(data_dir).start()
     try:
@@ -65,8 +68,8 @@ def test_sigkill_under_write_load_loses_no_acknowledged_message(data_dir: Path) 
         writers = [threading.Thread(target=write, args=(w,)) for w in range(WRITER_THREADS)]
         for thread in writers:
             thread.start()
-        deadline = time.monotonic() + 30
-        while sum(map(len, acknowledged.values())) < 150 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        while sum(map(len, acknowledged.values())) < ACKNOWLEDGED_BEFORE_KILL and time.monotonic() < deadline:
             time.sleep(0.05)
         server.kill()  # SIGKILL the app and its embedded database together, mid-load
         stop.set()

@@ -11,12 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import TEST_JWT_SECRET
 from tests.factories import register_over_http
 from tests.server_process import ServerProcess
+from tests.stress import scaled
 
-KEYED_POSTS = 100
+KEYED_POSTS = scaled(60, 300)
+CONCURRENT_CREATES = scaled(50, 200)
 
 
 def _post_until_answered(http: httpx.Client, path: str, content: str, key: str) -> httpx.Response:
@@ -29,6 +32,7 @@ def _post_until_answered(http: httpx.Client, path: str, content: str, key: str) 
         time.sleep(min(float(response.headers.get("Retry-After", "1")), 2.0))
 
 
+@pytest.mark.stress
 def test_keyed_posts_interrupted_by_sigkill_are_stored_exactly_once_after_retries(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     server = ServerProcess(data_dir).start()
@@ -97,7 +101,7 @@ def test_concurrent_get_or_create_across_two_server_processes(tmp_path: Path, mo
                 return http.post("/chat/sessions", json=body)
 
         with ThreadPoolExecutor(50) as pool:
-            answers = list(pool.map(create, range(50)))
+            answers = list(pool.map(create, range(CONCURRENT_CREATES)))
         assert Counter(a.status_code for a in answers) == {201: 1, 200: 49}
         assert len({a.json()["_id"] for a in answers}) == 1
         with httpx.Client(base_url=servers[1].base_url, headers=headers, timeout=30) as http:
