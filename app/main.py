@@ -20,6 +20,7 @@ from app.auth.revocation import watch_revocations
 from app.auth.router import router as auth_router
 from app.auth.throttle import PasswordAttempts
 from app.chat.router import router as chat_router
+from app.chat.search_router import router as search_router
 from app.chat.upgrade import upgrade_chat_documents
 from app.core.change_stream import watch_changes
 from app.core.changes import ChangeHub
@@ -35,12 +36,14 @@ from app.core.replay_secrets import ReplaySecrets
 from app.docs import mount_api_docs
 from app.events.router import router as events_router
 from app.mcp.server import mount_mcp, serve_mcp
+from app.transfer.router import router as transfer_router
 from app.ui import mount_chat_ui
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # Routes whose bodies are a few fields (ACCOUNT_MAX_BODY_BYTES); chat routes take MAX_BODY_BYTES.
 SMALL_BODY_PREFIXES = ("/auths", "/admin")
+IMPORT_PATH = "/chat/import"  # takes IMPORT_MAX_BYTES (a multipart form's overhead included)
 
 
 @asynccontextmanager
@@ -127,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(api_keys_router)
     app.include_router(chat_router)
+    app.include_router(search_router)
+    app.include_router(transfer_router)
     app.include_router(events_router)
     app.include_router(admin_router)
     mount_mcp(app)
@@ -150,7 +155,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         read_timeout=settings.body_read_timeout_seconds,
         total_timeout=settings.request_body_timeout_seconds,
-        path_limits=tuple((prefix, settings.account_max_body_bytes) for prefix in SMALL_BODY_PREFIXES),
+        path_limits=(
+            (IMPORT_PATH, settings.import_max_bytes),
+            *((prefix, settings.account_max_body_bytes) for prefix in SMALL_BODY_PREFIXES),
+        ),
     )
     if app.state.metrics:
         app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

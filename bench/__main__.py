@@ -24,7 +24,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from app.core.db import MESSAGES, SESSIONS, USERS
-from bench import direct, integrations, live, probe, programs, report
+from bench import direct, integrations, live, probe, programs, report, search
 from tests.server_process import ServerProcess
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -144,6 +144,7 @@ def run(url: str, uri: str, db_name: str, work: Path) -> dict[str, Any]:
 
     report.progress("agent doors: the client package and the LangChain history")
     doors = integrations.measure(http, url, make_user)
+    searching = search.measure(http, uri, db_name, make_user)
     growth = measure_growth(http, url, uri, db_name)
     with MongoClient(uri) as client:
         version = client.server_info().get("version", "unknown")
@@ -156,6 +157,7 @@ def run(url: str, uri: str, db_name: str, work: Path) -> dict[str, Any]:
         "collscans": collscans,
         "programs": agents,
         "integrations": doors,
+        "search": searching,
         "growth": growth,
         "machine": {
             "cpu_count": os.cpu_count(),

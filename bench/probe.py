@@ -87,6 +87,13 @@ async def probe(uri: str, data_dir: Path) -> tuple[dict[str, dict[str, Any]], li
             "get_session": ("GET", f"/chat/sessions/{session_id}", None),
             "rename_session": ("PATCH", f"/chat/sessions/{session_id}", {"title": "renamed"}),
             "list_messages_page_2": ("GET", f"/chat/sessions/{session_id}/messages?limit=2", None),
+            # Search and export (issue "Find and carry"):
+            "search_1_word": ("GET", "/chat/search?q=warm", None),
+            "search_2_words": ("GET", "/chat/search?q=warm+probe", None),
+            "search_3_words": ("GET", "/chat/search?q=m1+warm+pro", None),
+            "search_in_session": ("GET", f"/chat/search?q=keyed&session_id={session_id}", None),
+            "export_session": ("GET", f"/chat/sessions/{session_id}/export?format=md", None),
+            "export_all": ("GET", "/chat/export", None),
             "delete_session": ("DELETE", f"/chat/sessions/{session_id}", None),
         }
         counts: dict[str, dict[str, Any]] = {}

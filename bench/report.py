@@ -36,6 +36,12 @@ def table(results: dict[str, Any]) -> str:
                 f"langchain turn at {size} messages: p50 {cell['turn_p50_ms']} ms, "
                 f"{cell['requests_per_turn']} requests, {cell['bytes_per_turn']} bytes"
             )
+    searching = results.get("search")
+    if searching:
+        lines.append(f"search at {searching['messages']} messages of one user (p50 / p99 ms, requests):")
+        for name, cell in searching.items():
+            if isinstance(cell, dict):
+                lines.append(f"  {name:<27}{cell['p50_ms']!s:>8} /{cell['p99_ms']!s:>8}  {cell['requests']}")
     lines.append(f"collection scans: {results['collscans'] or 'none'}")
     lines.append(f"machine: {json.dumps(results['machine'])}")
     return "\n".join(lines)

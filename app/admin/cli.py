@@ -26,6 +26,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from app.admin import service
+from app.admin.import_command import import_file
 from app.admin.schemas import AdminUserUpdate
 from app.auth.revocation import RevocationCache
 from app.auth.schemas import Password, Role, Username
@@ -179,6 +180,12 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("name")
         command.set_defaults(run=run)
     commands.add_parser("seed-demo", help="demo users alice and testuser (known passwords)").set_defaults(run=seed_demo)
+    importing = commands.add_parser(
+        "import", help="import a chat-export NDJSON file or a ChatGPT export (conversations.json or zip) for a user"
+    )
+    importing.add_argument("--user", required=True, help="the username to import for")
+    importing.add_argument("file", type=Path)
+    importing.set_defaults(run=import_file)
     return root
 
 
@@ -198,6 +205,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc.detail)
     except PyMongoError as exc:
         _fail(f"database error: {exc}")
+    except OSError as exc:
+        _fail(f"cannot read the file: {exc.strerror or exc}")
     except EmbeddedDatabaseError as exc:
         first_line = str(exc).splitlines()[0]
         _fail(f"cannot start the embedded database in {settings.data_dir} (is a server using it?): {first_line}")

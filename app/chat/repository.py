@@ -9,6 +9,7 @@ Writes then go by `_id`: a session's user_id never changes, so the check cannot 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 from bson import ObjectId
@@ -253,3 +254,35 @@ async def count_messages(db: AsyncDatabase[Document]) -> int:
 
 async def count_sessions_active_since(db: AsyncDatabase[Document], since: datetime) -> int:
     return await db[SESSIONS].count_documents({"updated_at": {"$gte": since}})
+
+
+async def user_sessions_by_activity(
+    db: AsyncDatabase[Document], user_id: ObjectId, batch_size: int
+) -> AsyncIterator[Document]:
+    """All the user's sessions, most recently active first, read in batches (an export)."""
+    cursor = db[SESSIONS].find({"user_id": user_id}).sort(RECENT_ACTIVITY_ORDER).batch_size(batch_size)
+    async for document in cursor:
+        yield document
+
+
+async def user_totals(db: AsyncDatabase[Document], user_id: ObjectId) -> tuple[int, int]:
+    """(sessions, messages) of the user, summed by the server from the sessions' counters."""
+    pipeline: list[Document] = [
+        {"$match": {"user_id": user_id}},
+        {"$group": {"_id": None, "sessions": {"$sum": 1}, "messages": {"$sum": "$message_count"}}},
+    ]
+    async for row in await db[SESSIONS].aggregate(pipeline):
+        return int(row["sessions"]), int(row["messages"])
+    return 0, 0
+
+
+async def find_session_by_source(db: AsyncDatabase[Document], user_id: ObjectId, source_id: str) -> Document | None:
+    return await db[SESSIONS].find_one({"user_id": user_id, "metadata.source_id": source_id})
+
+
+async def message_source_ids(db: AsyncDatabase[Document], session_id: ObjectId, source_ids: list[str]) -> set[str]:
+    """Which of `source_ids` the session's messages already carry."""
+    cursor = db[MESSAGES].find(
+        {"session_id": session_id, "metadata.source_id": {"$in": source_ids}}, {"metadata.source_id": 1}
+    )
+    return {document["metadata"]["source_id"] async for document in cursor}

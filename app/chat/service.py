@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
@@ -10,6 +12,7 @@ from app.chat import repository
 from app.chat.metadata import MetadataError, merge_patch, validate_metadata
 from app.chat.paging import SeqRange, message_page_range
 from app.chat.schemas import MessageCreate, MessageList, MessageOut, Page, SessionCreate, SessionOut, SessionUpdate
+from app.chat.terms import text_terms
 from app.core.cursors import CursorCodec
 from app.core.db import MESSAGES, SESSIONS, Database, Document
 from app.core.errors import BadRequest, Conflict, NotFound, UnprocessableContent
@@ -43,7 +46,9 @@ async def create_session(
     Race-free without a find-then-insert: the unique index on (user_id, name) lets one insert
     win; a loser reads the winner's session. The look-up first spares the usual case, a program
     finding its session again, a failing insert."""
-    fields: Document = {"title": body.effective_title, "platform": body.platform, "metadata": body.metadata}
+    title = body.effective_title
+    fields: Document = {"title": title, "title_terms": text_terms(title), "platform": body.platform}
+    fields["metadata"] = body.metadata
     if body.name is not None:
         fields["name"] = body.name
 
@@ -107,8 +112,9 @@ async def update_session(database: Database, raw_session_id: str, user_id: Objec
         current = await _owned_or_404(database, session_id, user_id, session)
         changes: Document = {}
         removals: list[str] = []
-        if "title" in given:
+        if "title" in given and body.title is not None:
             changes["title"] = body.title
+            changes["title_terms"] = text_terms(body.title)
         if "name" in given:
             if body.name is None:
                 removals.append("name")
@@ -211,15 +217,7 @@ async def append_messages(
         if first is None:
             raise NotFound(SESSION_NOT_FOUND)
         documents = [
-            {
-                "session_id": session_id,
-                "user_id": user_id,
-                "role": message.role,
-                "content": message.content,
-                "metadata": message.metadata,
-                "seq": first + offset,
-                "created_at": now,
-            }
+            message_document(session_id, user_id, message, first + offset, now)
             for offset, message in enumerate(messages)
         ]
         await repository.insert_messages(database.db, documents, session)
@@ -234,6 +232,49 @@ async def append_messages(
         return StoredResponse(201, body)
 
     return await run_once(database, user_id, idempotency, insert, _session_lock(user_id, session_id))
+
+
+def message_document(
+    session_id: ObjectId, user_id: ObjectId, message: MessageCreate, seq: int, created_at: datetime
+) -> Document:
+    """A message as stored: with its search terms, written in the same insert (so in the same
+    transaction), so search never drifts from the messages."""
+    return {
+        "session_id": session_id,
+        "user_id": user_id,
+        "role": message.role,
+        "content": message.content,
+        "metadata": message.metadata,
+        "terms": text_terms(message.content),
+        "seq": seq,
+        "created_at": created_at,
+    }
+
+
+async def append_dated_messages(
+    database: Database, session_id: ObjectId, user_id: ObjectId, messages: list[tuple[MessageCreate, datetime]]
+) -> list[MessageOut]:
+    """Append messages that keep their own creation times (an import), in one transaction with
+    the session's counters; NotFound when the session is gone or not the user's; a
+    DuplicateKeyError (nothing stored) when one of them is already there."""
+
+    async def insert(session: AsyncClientSession | None) -> list[MessageOut]:
+        first = await repository.claim_seqs(database.db, session_id, user_id, len(messages), utc_now(), session)
+        if first is None:
+            raise NotFound(SESSION_NOT_FOUND)
+        documents = [
+            message_document(session_id, user_id, message, first + offset, created_at)
+            for offset, (message, created_at) in enumerate(messages)
+        ]
+        await repository.insert_messages(database.db, documents, session)
+        last = first + len(messages) - 1
+        stored = await repository.messages_in_seq_range(database.db, session_id, first, last, session)
+        return [MessageOut.model_validate(d) for d in stored]
+
+    stored = await run_in_transaction(database, insert, serialize_on=_session_lock(user_id, session_id))
+    if database.publish_local is not None:
+        await _announce_messages(database, session_id, user_id, stored)
+    return stored
 
 
 async def _announce_messages(

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     event_queue_size: int = Field(default=1000, ge=10, le=100_000)
     event_replay_buffer: int = Field(default=10_000, ge=100, le=1_000_000)
     event_streams_per_user: int = Field(default=20, ge=1, le=10_000)
+    import_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    import_max_conversations: int = Field(default=10_000, ge=1)
+    import_max_messages_per_conversation: int = Field(default=10_000, ge=1)
 
     @property
     def embedded(self) -> bool:

@@ -66,8 +66,44 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("user_id", ASCENDING), ("name", ASCENDING), ("_id", ASCENDING)], name="user_name"),
         IndexModel([("updated_at", ASCENDING)], name="updated_at"),
+        # Search by title (app.chat.search): a term, then a time range, newest first.
+        IndexModel(
+            [("user_id", ASCENDING), ("title_terms", ASCENDING), ("updated_at", DESCENDING), ("_id", DESCENDING)],
+            name="user_title_terms_recent",
+        ),
+        # Imports find a session again by its source id (app.transfer): unique per user, and,
+        # the unique index being partial, a plain one for the look-up.
+        IndexModel(
+            [("user_id", ASCENDING), ("metadata.source_id", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"metadata.source_id": {"$type": "string"}},
+            name="user_source_id_unique",
+        ),
+        IndexModel(
+            [("user_id", ASCENDING), ("metadata.source_id", ASCENDING), ("_id", ASCENDING)], name="user_source_id"
+        ),
     ],
-    MESSAGES: [IndexModel([("session_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="session_seq_unique")],
+    MESSAGES: [
+        IndexModel([("session_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="session_seq_unique"),
+        # Search (app.chat.search): a term, then a time range, newest first; per user or per session.
+        IndexModel(
+            [("user_id", ASCENDING), ("terms", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+            name="user_terms_recent",
+        ),
+        IndexModel(
+            [("session_id", ASCENDING), ("terms", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+            name="session_terms_recent",
+        ),
+        IndexModel(
+            [("session_id", ASCENDING), ("metadata.source_id", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"metadata.source_id": {"$type": "string"}},
+            name="session_source_id_unique",
+        ),
+        IndexModel(
+            [("session_id", ASCENDING), ("metadata.source_id", ASCENDING), ("_id", ASCENDING)], name="session_source_id"
+        ),
+    ],
     REFRESH_TOKENS: [
         IndexModel([("token_hash", ASCENDING)], unique=True, name="token_hash_unique"),
         IndexModel([("family_id", ASCENDING)], name="family_id"),

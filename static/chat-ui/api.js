@@ -270,6 +270,10 @@ export const api = {
   deleteSession: (id) => request("DELETE", `/chat/sessions/${encodeURIComponent(id)}`),
   listMessages: (id, limit, cursor) =>
     request("GET", `/chat/sessions/${encodeURIComponent(id)}/messages`, { query: { limit, cursor } }),
+  /** The messages after `afterSeq`, oldest first (a page that holds a given seq). */
+  listMessagesAfter: (id, afterSeq, limit) =>
+    request("GET", `/chat/sessions/${encodeURIComponent(id)}/messages`, { query: { limit, after_seq: afterSeq } }),
+  search: (q, limit, cursor) => request("GET", "/chat/search", { query: { q, limit, cursor } }),
   postMessage: (id, content) =>
     request("POST", `/chat/sessions/${encodeURIComponent(id)}/messages`, { json: { content, role: "user" } }),
 };

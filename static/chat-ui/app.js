@@ -15,12 +15,13 @@ import {
 import { createConversation } from "./conversation.js";
 import { clearDrafts, saveDraft } from "./drafts.js";
 import { createLiveEvents } from "./live.js";
+import { createSearch } from "./search.js";
 import { createSidebar } from "./sidebar.js";
 
 const USERNAME_PATTERN = /^[A-Za-z0-9._-]{3,32}$/;
 const PASSWORD_MIN = 8;
 const PASSWORD_MAX = 128;
-const ROUTE_PATTERN = /^#\/s\/([0-9a-f]{24})$/;
+const ROUTE_PATTERN = /^#\/s\/([0-9a-f]{24})(?:\/m\/([1-9][0-9]{0,15}))?$/;
 const MOBILE = window.matchMedia("(max-width: 760px)");
 
 const $ = (id) => document.getElementById(id);
@@ -28,6 +29,11 @@ const views = { boot: $("boot"), auth: $("auth-view"), app: $("app-view") };
 const state = { user: null, lastUsername: "" };
 
 const sidebar = createSidebar();
+createSearch({
+  onActive(searching) {
+    $("session-scroller").hidden = searching;
+  },
+});
 const conversation = createConversation({
   getUserId: () => state.user && state.user._id,
   onSent: (session) => {
@@ -261,6 +267,12 @@ function routeId() {
   return match ? match[1] : null;
 }
 
+/** The message a route points at (#/s/<id>/m/<seq>, from a search hit), or null. */
+function routeSeq() {
+  const match = window.location.hash.match(ROUTE_PATTERN);
+  return match && match[2] ? Number(match[2]) : null;
+}
+
 function showWelcome(title, text) {
   conversation.close();
   $("chat-title").textContent = "";
@@ -312,7 +324,7 @@ async function showRoute({ focus = false } = {}) {
   }
   $("welcome").hidden = true;
   showTitle(session);
-  await conversation.open(session, { focus: focus && !MOBILE.matches }).catch((error) => {
+  await conversation.open(session, { focus: focus && !MOBILE.matches, seq: routeSeq() }).catch((error) => {
     if (error instanceof ApiError && error.status === 404) {
       showWelcome("Chat not found", "This chat doesn't exist or was deleted.");
       sidebar.remove(id);

@@ -54,6 +54,10 @@ export function createConversation({ getUserId, onSent }) {
 
   let session = null;
   let cursor = null;
+  // Opened at a message (a search hit): pages are read by seq, both ways, without cursors.
+  let firstSeq = null; // the oldest seq shown, when older pages are read by seq
+  let newerAfter = null; // the newest seq shown while newer messages are still unread
+  let loadingNewer = false;
   let loadingOlder = false;
   let sending = false;
   let generation = 0;
@@ -108,8 +112,35 @@ export function createConversation({ getUserId, onSent }) {
     scroller.scrollTop = scroller.scrollHeight;
   }
 
+  function hasOlder() {
+    return cursor !== null || (firstSeq !== null && firstSeq > 1);
+  }
+
   function updateEmpty() {
-    empty.hidden = list.childElementCount > 0 || cursor !== null;
+    empty.hidden = list.childElementCount > 0 || hasOlder();
+  }
+
+  /** The page before the oldest shown: a cursor's, or the seq range just before it. */
+  async function olderPage(id) {
+    if (cursor !== null) return api.listMessages(id, PAGE_SIZE, cursor);
+    const after = Math.max(0, firstSeq - 1 - PAGE_SIZE);
+    const page = await api.listMessagesAfter(id, after, firstSeq - 1 - after);
+    return { items: page.items, next_cursor: null };
+  }
+
+  async function loadNewer() {
+    if (!session || loadingNewer || newerAfter === null) return;
+    loadingNewer = true;
+    const mine = generation;
+    try {
+      const page = await api.listMessagesAfter(session._id, newerAfter, PAGE_SIZE);
+      if (mine !== generation) return;
+      for (const message of page.items) appendMessage(message);
+      const last = page.items[page.items.length - 1];
+      newerAfter = page.next_cursor !== null && last ? last.seq : null;
+    } finally {
+      if (mine === generation) loadingNewer = false;
+    }
   }
 
   function updateSendState() {
@@ -119,13 +150,14 @@ export function createConversation({ getUserId, onSent }) {
   }
 
   async function loadOlder() {
-    if (!session || loadingOlder || cursor === null) return;
+    if (!session || loadingOlder || !hasOlder()) return;
     loadingOlder = true;
     const mine = generation;
     olderStatus.textContent = "Loading earlier messages…";
     try {
-      const page = await api.listMessages(session._id, PAGE_SIZE, cursor);
+      const page = await olderPage(session._id);
       if (mine !== generation) return;
+      if (firstSeq !== null && page.items.length) firstSeq = page.items[0].seq;
       const previousHeight = scroller.scrollHeight;
       const previousTop = scroller.scrollTop;
       const older = page.items.filter((message) => !shown.has(message._id));
@@ -133,7 +165,7 @@ export function createConversation({ getUserId, onSent }) {
       list.prepend(...older.map(messageItem));
       scroller.scrollTop = previousTop + (scroller.scrollHeight - previousHeight);
       cursor = page.next_cursor;
-      olderStatus.textContent = cursor === null && list.childElementCount ? "This is the beginning of the chat." : "";
+      olderStatus.textContent = !hasOlder() && list.childElementCount ? "This is the beginning of the chat." : "";
     } catch (error) {
       if (mine === generation) olderStatus.textContent = "Couldn't load earlier messages.";
       throw error;
@@ -141,7 +173,7 @@ export function createConversation({ getUserId, onSent }) {
       if (mine === generation) loadingOlder = false;
     }
     updateEmpty();
-    if (cursor !== null && scroller.scrollHeight <= scroller.clientHeight) await loadOlder();
+    if (hasOlder() && scroller.scrollHeight <= scroller.clientHeight) await loadOlder();
   }
 
   async function send() {
@@ -155,7 +187,10 @@ export function createConversation({ getUserId, onSent }) {
     try {
       const message = await api.postMessage(target._id, content);
       saveDraft(getUserId(), target._id, "");
-      if (session && session._id === target._id) {
+      if (session && session._id === target._id && newerAfter !== null) {
+        input.value = "";
+        window.location.hash = `#/s/${target._id}`; // reopen at the newest, which now ends with it
+      } else if (session && session._id === target._id) {
         input.value = "";
         sentHere.push(message);
         appendMessage(message);
@@ -201,17 +236,39 @@ export function createConversation({ getUserId, onSent }) {
   });
   scroller.addEventListener("scroll", () => {
     if (scroller.scrollTop < LOAD_MARGIN_PX) loadOlder().catch(() => {});
+    if (scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < LOAD_MARGIN_PX) loadNewer().catch(() => {});
   });
 
+  /** Show the chat around `seq`: the page holding it, the message scrolled to and marked. */
+  async function openAround(id, seq) {
+    const after = Math.max(0, seq - Math.floor(PAGE_SIZE / 2));
+    const page = await api.listMessagesAfter(id, after, PAGE_SIZE);
+    const last = page.items[page.items.length - 1];
+    cursor = null;
+    firstSeq = page.items.length ? page.items[0].seq : 1;
+    newerAfter = page.next_cursor !== null && last ? last.seq : null;
+    return page.items;
+  }
+
+  function reveal(seq) {
+    const target = list.querySelector(`[data-seq="${seq}"]`);
+    if (!target) return;
+    target.classList.add("message-found");
+    target.scrollIntoView({ block: "center" });
+  }
+
   return {
-    async open(next, { focus = false } = {}) {
+    async open(next, { focus = false, seq = null } = {}) {
       generation += 1;
       const mine = generation;
       session = next;
       sentHere = [];
       shown = new Set();
       cursor = null;
+      firstSeq = null;
+      newerAfter = null;
       loadingOlder = false;
+      loadingNewer = false;
       list.replaceChildren();
       empty.hidden = true;
       sendError.hidden = true;
@@ -221,6 +278,15 @@ export function createConversation({ getUserId, onSent }) {
       olderStatus.textContent = "Loading messages…";
       section.setAttribute("aria-busy", "true");
       try {
+        if (seq !== null) {
+          const items = await openAround(next._id, seq);
+          if (mine !== generation) return;
+          for (const message of items) appendMessage(message);
+          olderStatus.textContent = !hasOlder() && items.length ? "This is the beginning of the chat." : "";
+          updateEmpty();
+          reveal(seq);
+          return;
+        }
         const page = await api.listMessages(next._id, PAGE_SIZE);
         if (mine !== generation) return;
         // Messages sent while this page was loading may or may not be in it.
@@ -249,6 +315,7 @@ export function createConversation({ getUserId, onSent }) {
     /** A message from the live stream: shown when it belongs to the open chat. */
     receive(message) {
       if (!session || session._id !== message.session_id) return;
+      if (newerAfter !== null) return; // not showing the newest yet: it comes when scrolled to
       const follow = atBottom();
       sentHere.push(message); // kept if the first page is still loading
       if (section.getAttribute("aria-busy") === "true") return;

@@ -1,0 +1,96 @@
+"""A user's whole history, read for an export and written by an import (app.transfer): the
+chat domain's side of it, so transfer never touches the collections."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from bson import ObjectId
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from app.chat import repository
+from app.chat.schemas import MessageCreate, MessageOut, SessionCreate, SessionOut
+from app.chat.service import append_dated_messages
+from app.chat.terms import text_terms
+from app.core.db import SESSIONS, Database, Document
+from app.core.types import utc_now
+
+SESSION_BATCH = 100
+MESSAGE_PAGE = 500
+SOURCE_ID = "source_id"
+DUPLICATE_KEY = 11000
+
+
+async def totals(database: Database, user_id: ObjectId) -> tuple[int, int]:
+    return await repository.user_totals(database.db, user_id)
+
+
+async def sessions_by_activity(database: Database, user_id: ObjectId) -> AsyncIterator[SessionOut]:
+    async for document in repository.user_sessions_by_activity(database.db, user_id, SESSION_BATCH):
+        yield SessionOut.model_validate(document)
+
+
+async def session_messages(database: Database, session: SessionOut) -> AsyncIterator[MessageOut]:
+    """The session's messages in seq order, a bounded seq range at a time, up to the count it
+    had when read (so a session written to meanwhile ends where its header said)."""
+    for first in range(1, session.message_count + 1, MESSAGE_PAGE):
+        last = min(first + MESSAGE_PAGE - 1, session.message_count)
+        for document in await repository.messages_in_seq_range(database.db, session.id, first, last):
+            yield MessageOut.model_validate(document)
+
+
+async def session_for_source(database: Database, user_id: ObjectId, body: SessionCreate) -> tuple[SessionOut, bool]:
+    """The user's session carrying `body.metadata["source_id"]`, created from `body` when there
+    is none yet: (session, created). Race-free: the unique index on (user_id, source id) lets
+    one insert win, a loser reads the winner's."""
+    source_id = str(body.metadata[SOURCE_ID])
+    existing = await repository.find_session_by_source(database.db, user_id, source_id)
+    if existing is not None:
+        return SessionOut.model_validate(existing), False
+    title = body.effective_title
+    fields: Document = {"title": title, "title_terms": text_terms(title), "platform": body.platform}
+    fields["metadata"] = body.metadata
+    try:
+        session_id = await repository.insert_session(database.db, user_id, fields, utc_now())
+    except DuplicateKeyError:
+        existing = await repository.find_session_by_source(database.db, user_id, source_id)
+        if existing is None:
+            raise
+        return SessionOut.model_validate(existing), False
+    await repository.adjust_session_count(database.db, user_id, +1)
+    created = await repository.find_owned_session(database.db, session_id, user_id)
+    assert created is not None
+    database.announce(SESSIONS, "insert", [created], user_id)
+    return SessionOut.model_validate(created), True
+
+
+async def append_new_messages(
+    database: Database, user_id: ObjectId, session_id: ObjectId, batch: list[tuple[MessageCreate, datetime]]
+) -> int:
+    """Append the messages of `batch` (each with metadata["source_id"]) that the session does
+    not hold yet, in one transaction; how many were added. A concurrent import of the same
+    messages makes the insert fail on the unique index (nothing of the batch is stored: it is
+    one transaction): the look-up then runs again."""
+    for attempt in range(2):
+        ids = [str(message.metadata[SOURCE_ID]) for message, _ in batch]
+        present = await repository.message_source_ids(database.db, session_id, ids)
+        fresh = [(m, at) for m, at in batch if str(m.metadata[SOURCE_ID]) not in present]
+        if not fresh:
+            return 0
+        try:
+            await append_dated_messages(database, session_id, user_id, fresh)
+        except (DuplicateKeyError, BulkWriteError) as exc:
+            if attempt or not _duplicate(exc):
+                raise
+            continue
+        return len(fresh)
+    raise AssertionError("unreachable")
+
+
+def _duplicate(exc: DuplicateKeyError | BulkWriteError) -> bool:
+    """A duplicate key (insert_many reports it as a BulkWriteError with code 11000)."""
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    errors = exc.details.get("writeErrors", [])
+    return bool(errors) and all(error.get("code") == DUPLICATE_KEY for error in errors)

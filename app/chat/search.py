@@ -1,0 +1,217 @@
+"""Search over a user's messages and session titles, newest first, in keyset pages.
+
+The index is read by one term of the query (Query.driving_term) within time slices that start
+narrow at the page's position and widen backwards (chat.paging.activity_windows): SecantusDB
+reads every index entry a filter matches, so a bounded time range is what keeps a common word
+from reading the whole history. Each candidate's stored terms are then checked against every
+word of the query. A page also stops after SCAN_BUDGET candidates: it may then hold fewer items
+than asked for, with a cursor to go on, so no request reads more than that whatever the query.
+
+Message hits order by (created_at, _id), title hits by the session's (updated_at, _id); both
+streams are read slice by slice and merged, and the cursor holds the last position served.
+A hit whose session is gone (deleted, its messages not yet) or not the user's is dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bson import ObjectId
+
+from app.chat import search_repository as repository
+from app.chat.paging import INITIAL_WINDOW, activity_windows
+from app.chat.schemas import Page
+from app.chat.search_repository import TimeSlice
+from app.chat.search_schemas import HitMessage, HitSession, HitSnippet, SearchHit
+from app.chat.session_list import EPOCH
+from app.chat.terms import EmptyQuery, Query, snippet
+from app.core.cursors import CursorCodec
+from app.core.db import Database, Document
+from app.core.errors import BadRequest, UnprocessableContent
+from app.core.types import parse_object_id, utc_now
+
+CURSOR_KIND = "search"
+SCAN_BUDGET = 1000
+
+
+@dataclass(frozen=True)
+class _Position:
+    at: datetime
+    id: ObjectId
+    width: timedelta
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    at: datetime
+    id: ObjectId
+    document: Document
+    is_title: bool
+
+    @property
+    def key(self) -> tuple[datetime, ObjectId]:
+        return (self.at, self.id)
+
+
+@dataclass(frozen=True)
+class SearchScope:
+    user_id: ObjectId
+    session_id: ObjectId | None = None  # an owned session (the caller checked)
+    platform: str | None = None
+
+
+async def search(
+    database: Database, codec: CursorCodec, scope: SearchScope, q: str, limit: int, cursor: str | None
+) -> Page[SearchHit]:
+    try:
+        query = Query.parse(q)
+    except EmptyQuery as exc:
+        raise UnprocessableContent(str(exc), loc=("query", "q")) from exc
+    fingerprint = _fingerprint(query, scope)
+    position = _decode(codec, cursor, fingerprint) if cursor is not None else None
+    hits: list[tuple[_Candidate, SearchHit]] = []
+    examined = 0
+    last: _Candidate | None = None
+    width = position.width if position else INITIAL_WINDOW
+    for window in _slices(position, width):
+        candidates, cut = await _read_slice(database, scope, query, window.slice, SCAN_BUDGET - examined)
+        width = window.width
+        top = candidates[0].at if candidates else None
+        matched = [c for c in candidates if query.matches(c.document["title_terms" if c.is_title else "terms"])]
+        sessions = await _sessions_of(database, scope, matched)
+        matched_keys = {c.key for c in matched}
+        for candidate in candidates:
+            examined += 1
+            last = candidate
+            hit = _hit(candidate, query, sessions) if candidate.key in matched_keys else None
+            if hit is not None:
+                hits.append((candidate, hit))
+                if len(hits) > limit:
+                    resume = hits[limit - 1][0]
+                    return _page(codec, fingerprint, hits[:limit], resume, _next_width(width, top, resume))
+        if cut or examined >= SCAN_BUDGET:
+            return _page(codec, fingerprint, hits, last, _next_width(width, top, last))
+    return _page(codec, fingerprint, hits, None, width)
+
+
+def _next_width(width: timedelta, top: datetime | None, resume: _Candidate | None) -> timedelta:
+    """The width the next page starts with: the time from the newest candidate of this page's
+    last window (`top`) to where the page ended, when that is less than the window (a dense
+    stretch: the next page should not read all of it again to use a page's worth), else the
+    window's own."""
+    if top is None or resume is None:
+        return width
+    return max(min(width, top - resume.at), timedelta(milliseconds=1))
+
+
+@dataclass(frozen=True)
+class _Window:
+    slice: TimeSlice
+    width: timedelta
+
+
+def _slices(position: _Position | None, width: timedelta) -> list[_Window]:
+    """The rest of the tie the last page ended in, then windows widening into the past."""
+    slices = [_Window(TimeSlice(None, position.at, position.id), width)] if position else []
+    until = position.at if position else None
+    slices += [_Window(TimeSlice(w.since, w.until), w.width) for w in activity_windows(until, utc_now(), width)]
+    return slices
+
+
+async def _read_slice(
+    database: Database, scope: SearchScope, query: Query, window: TimeSlice, budget: int
+) -> tuple[list[_Candidate], bool]:
+    """Both streams' candidates in the slice, merged newest first, and whether the budget cut
+    the slice short (then nothing past the last candidate returned was read)."""
+    term = query.driving_term
+    owner = {"session_id": scope.session_id} if scope.session_id else {"user_id": scope.user_id}
+    messages = await repository.messages_with_term(database.db, owner, term, window, budget)
+    merged = [_Candidate(d["created_at"], d["_id"], d, False) for d in messages]
+    cutoffs = [merged[-1].key] if len(messages) >= budget else []
+    if scope.session_id is None:
+        titles = await repository.sessions_with_title_term(database.db, scope.user_id, term, window, budget)
+        merged += [_Candidate(d["updated_at"], d["_id"], d, True) for d in titles]
+        if len(titles) >= budget:
+            cutoffs.append((titles[-1]["updated_at"], titles[-1]["_id"]))
+    merged.sort(key=lambda c: c.key, reverse=True)
+    if cutoffs:
+        cutoff = max(cutoffs)
+        merged = [c for c in merged if c.key >= cutoff][:budget]
+    return merged, bool(cutoffs)
+
+
+async def _sessions_of(database: Database, scope: SearchScope, matched: list[_Candidate]) -> dict[ObjectId, Document]:
+    """The sessions of the matched messages that are the user's (and of the platform asked)."""
+    ids = list({c.document["session_id"] for c in matched if not c.is_title})
+    found = await repository.sessions_by_id(database.db, ids)
+    found |= {c.id: c.document for c in matched if c.is_title}
+    return {
+        session_id: document
+        for session_id, document in found.items()
+        if document["user_id"] == scope.user_id and scope.platform in (None, document.get("platform"))
+    }
+
+
+def _hit(candidate: _Candidate, query: Query, sessions: dict[ObjectId, Document]) -> SearchHit | None:
+    document = candidate.document
+    session = sessions.get(candidate.id if candidate.is_title else document["session_id"])
+    if session is None:
+        return None
+    hit_session = HitSession(id=session["_id"], title=session["title"], platform=session.get("platform", "api"))
+    if candidate.is_title:
+        return SearchHit(kind="title", session=hit_session, message=None, snippet=_snippet(session["title"], query))
+    message = HitMessage(
+        id=document["_id"], seq=document["seq"], role=document["role"], created_at=document["created_at"]
+    )
+    return SearchHit(kind="message", session=hit_session, message=message, snippet=_snippet(document["content"], query))
+
+
+def _snippet(text: str, query: Query) -> HitSnippet:
+    found = snippet(text, query)
+    return HitSnippet(
+        text=found.text,
+        highlights=found.highlights,
+        truncated_start=found.truncated_start,
+        truncated_end=found.truncated_end,
+    )
+
+
+def _page(
+    codec: CursorCodec,
+    fingerprint: str,
+    hits: list[tuple[_Candidate, SearchHit]],
+    resume_after: _Candidate | None,
+    width: timedelta,
+) -> Page[SearchHit]:
+    next_cursor = None
+    if resume_after is not None:
+        values = {
+            "t": (resume_after.at - EPOCH) // timedelta(milliseconds=1),
+            "id": str(resume_after.id),
+            "w": width // timedelta(milliseconds=1),
+            "f": fingerprint,
+        }
+        next_cursor = codec.encode(CURSOR_KIND, values)
+    return Page(items=[hit for _, hit in hits], next_cursor=next_cursor)
+
+
+def _fingerprint(query: Query, scope: SearchScope) -> str:
+    """Ties a cursor to its query and filters: one minted for another search is a 400."""
+    text = repr((query.exact, query.prefix, str(scope.session_id), scope.platform))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _decode(codec: CursorCodec, cursor: str, fingerprint: str) -> _Position:
+    values = codec.decode(CURSOR_KIND, cursor)
+    if values.get("f") != fingerprint:
+        raise BadRequest("Invalid cursor: it belongs to another search")
+    try:
+        return _Position(
+            at=EPOCH + timedelta(milliseconds=values["t"]),
+            id=parse_object_id(values["id"]),
+            width=max(timedelta(milliseconds=values["w"]), timedelta(milliseconds=1)),
+        )
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise BadRequest("Invalid cursor") from exc

@@ -1,0 +1,110 @@
+"""Search terms: what a message's text (or a session's title) is indexed under, how a query
+is read, and the snippet that shows where it matched.
+
+Folding: NFKD, combining marks dropped, then casefold, so "Café", "CAFE" and "café" are one
+term. Words are runs of word characters (`\\w`) of the original text, each folded on its own,
+so offsets into the original text are known for every word.
+
+Stored terms: every distinct folded word (cut to MAX_TERM_CHARS), plus for each word its
+prefixes of 1..PREFIX_CHARS characters marked with PREFIX_MARK: the last word of a query
+matches as a prefix, and an equality on a marked prefix is an index range as cheap as a word's
+(a range over the terms themselves cannot be combined with the time range a page reads).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+WORD = re.compile(r"\w+")
+MAX_TERM_CHARS = 64
+PREFIX_CHARS = 3
+PREFIX_MARK = "~"  # never part of a word (\w), so a prefix term never equals a word term
+MAX_QUERY_WORDS = 8
+SNIPPET_CHARS = 160
+SNIPPET_LEAD = 40
+
+
+def fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _folded_words(text: str) -> list[tuple[str, int, int]]:
+    """(folded word, start, end) for each word of `text`; offsets in code points of `text`."""
+    found = []
+    for match in WORD.finditer(text):
+        for word in WORD.findall(fold(match.group()))[:1]:
+            found.append((word[:MAX_TERM_CHARS], match.start(), match.end()))
+    return found
+
+
+def text_terms(text: str) -> list[str]:
+    """The terms stored for `text`: its distinct words and their marked short prefixes."""
+    terms: set[str] = set()
+    for word, _, _ in _folded_words(text):
+        terms.add(word)
+        terms.update(PREFIX_MARK + word[:length] for length in range(1, min(PREFIX_CHARS, len(word)) + 1))
+    return sorted(terms)
+
+
+class EmptyQuery(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Query:
+    """Every word of `exact` must be a word of the text; some word must start with `prefix`."""
+
+    exact: tuple[str, ...]
+    prefix: str
+
+    @classmethod
+    def parse(cls, text: str) -> Query:
+        words = [word[:MAX_TERM_CHARS] for word in WORD.findall(fold(text))]
+        if not words:
+            raise EmptyQuery("q must contain at least one letter or digit")
+        if len(words) > MAX_QUERY_WORDS:
+            raise EmptyQuery(f"q may have at most {MAX_QUERY_WORDS} words")
+        return cls(tuple(dict.fromkeys(words[:-1])), words[-1])
+
+    @property
+    def driving_term(self) -> str:
+        """The stored term the index is read by: the longest exact word (longer words tend to
+        be rarer), or else the marked prefix of the last word."""
+        if self.exact:
+            return max(self.exact, key=len)
+        return PREFIX_MARK + self.prefix[:PREFIX_CHARS]
+
+    def matches(self, terms: list[str]) -> bool:
+        """Whether stored `terms` satisfy the query (the index read only the driving term)."""
+        stored = set(terms)
+        if not all(word in stored for word in self.exact):
+            return False
+        if len(self.prefix) <= PREFIX_CHARS:
+            return PREFIX_MARK + self.prefix in stored
+        return any(term.startswith(self.prefix) for term in stored if not term.startswith(PREFIX_MARK))
+
+    def _word_matches(self, word: str) -> bool:
+        return word in self.exact or word.startswith(self.prefix)
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A stretch of the text around its first match; `highlights` are [start, end) offsets
+    into `text`, in Unicode code points (not UTF-16 units)."""
+
+    text: str
+    highlights: list[tuple[int, int]]
+    truncated_start: bool
+    truncated_end: bool
+
+
+def snippet(text: str, query: Query, width: int = SNIPPET_CHARS) -> Snippet:
+    spans = [(start, end) for word, start, end in _folded_words(text) if query._word_matches(word)]
+    first = spans[0][0] if spans else 0
+    begin = max(0, min(first - SNIPPET_LEAD, len(text) - width))
+    end = min(len(text), begin + width)
+    inside = [(max(s, begin) - begin, min(e, end) - begin) for s, e in spans if s < end and e > begin]
+    return Snippet(text[begin:end], inside, begin > 0, end < len(text))

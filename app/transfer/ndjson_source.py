@@ -1,0 +1,102 @@
+"""Our own export (app.transfer.export) read back: a header line, then each session's line
+followed by its messages' lines.
+
+A session keeps its source id when it has one (it was imported before) and otherwise is keyed
+by the id it had where it was exported from; each message likewise, so exporting from one
+account and importing into another any number of times creates everything exactly once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import IO, Any
+
+from app.transfer.conversations import Conversation, ImportedMessage, ImportFormatError, Unreadable, short, typed
+from app.transfer.export import FORMAT, VERSION
+
+SOURCE_PREFIX = "chat-export:"
+MAX_LINE_BYTES = 1024 * 1024
+
+
+def read_ndjson(stream: IO[bytes]) -> Iterator[Conversation | Unreadable]:
+    lines = _lines(stream)
+    header = next(lines, None)
+    if not isinstance(header, dict) or header.get("type") != "export" or header.get("format") != FORMAT:
+        raise ImportFormatError("the first line is not a chat-export header")
+    if header.get("version") != VERSION:
+        raise ImportFormatError(f"only version {VERSION} of chat-export is read")
+    current: Conversation | Unreadable | None = None
+    for number, line in enumerate(lines, start=2):
+        kind = line.get("type") if isinstance(line, dict) else None
+        if kind == "session":
+            if current is not None:
+                yield current
+            current = _session(line.get("session"), number)
+        elif kind == "message" and isinstance(current, Conversation):
+            problem = _add_message(current, line.get("message"))
+            if problem:
+                current = Unreadable(current.title, f"line {number}: {problem}")
+        elif isinstance(current, Unreadable):
+            continue  # the rest of a conversation already given up
+        else:
+            label = current.title if current else f"line {number}"
+            current = Unreadable(short(label), f"line {number}: not a session or message line")
+    if current is not None:
+        yield current
+
+
+def _lines(stream: IO[bytes]) -> Iterator[Any]:
+    """Each line parsed; a line over MAX_LINE_BYTES is never held whole (it is skipped)."""
+    number = 0
+    while raw := stream.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            while raw and not raw.endswith(b"\n"):
+                raw = stream.readline(MAX_LINE_BYTES)
+            yield {"type": "invalid", "line": number}
+            continue
+        if not raw.strip():
+            continue
+        try:
+            yield json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            if number == 1:
+                raise ImportFormatError("the first line is not JSON") from None
+            yield {"type": "invalid", "line": number}
+
+
+def _session(value: Any, number: int) -> Conversation | Unreadable:
+    if not isinstance(value, dict) or not isinstance(value.get("_id"), str):
+        return Unreadable(f"line {number}", "a session line without a session id")
+    metadata: dict[str, Any] = typed(value, "metadata", dict, {})
+    title = typed(value, "title", str, "Untitled")
+    platform = typed(value, "platform", str, "api")
+    source_id = metadata.get("source_id")
+    if not isinstance(source_id, str) or not source_id:
+        source_id = SOURCE_PREFIX + value["_id"][:100]
+    return Conversation(source_id, title, platform, {**metadata, "source_id": source_id})
+
+
+def _add_message(conversation: Conversation, value: Any) -> str | None:
+    if not isinstance(value, dict) or not isinstance(value.get("_id"), str):
+        return "a message line without a message id"
+    metadata: dict[str, Any] = typed(value, "metadata", dict, {})
+    source_id = typed(metadata, "source_id", str, "") or value["_id"][:100]
+    created = _parse_time(value.get("created_at"))
+    role, content = value.get("role"), value.get("content")
+    if not isinstance(role, str) or not isinstance(content, str):
+        return "a message without a role or content"
+    conversation.messages.append(
+        ImportedMessage(source_id, role, content, {**metadata, "source_id": source_id}, created)
+    )
+    return None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None

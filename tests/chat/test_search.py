@@ -1,0 +1,226 @@
+"""GET /chat/search: every word, the last one as a prefix, case and accents folded, newest
+first in keyset pages, index-backed, and true after renames and deletes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from httpx import AsyncClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from app.chat import search
+from app.chat.search_repository import TimeSlice
+from app.chat.terms import PREFIX_MARK, Query, text_terms
+from app.chat.upgrade import SEARCH_TERMS, upgrade_chat_documents
+from app.core.db import MESSAGES, MIGRATIONS, SESSIONS, Document
+from tests.explain import assert_uses_index
+from tests.factories import TestUser, all_pages, make_session, make_user, post_message
+
+
+async def _search(client: AsyncClient, user: TestUser, q: str, **params: Any) -> list[dict[str, Any]]:
+    return await all_pages(client, user, "/chat/search", q=q, **params)
+
+
+def _contents(hits: list[dict[str, Any]]) -> list[str]:
+    return [hit["snippet"]["text"] for hit in hits if hit["kind"] == "message"]
+
+
+async def test_every_word_must_match_and_the_last_is_a_prefix(client: AsyncClient) -> None:
+    user = await make_user(client)
+    session = await make_session(client, user, "Trip planning")
+    for text in ("the blue train leaves at noon", "a blue boat", "the red train", "trains are blue"):
+        await post_message(client, user, session["_id"], text)
+    assert _contents(await _search(client, user, "blue train")) == ["trains are blue", "the blue train leaves at noon"]
+    assert _contents(await _search(client, user, "train blue")) == [
+        "the blue train leaves at noon"
+    ]  # "trains" is not "train"
+    assert _contents(await _search(client, user, "blue tra")) == ["trains are blue", "the blue train leaves at noon"]
+    assert _contents(await _search(client, user, "b")) == [
+        "trains are blue",
+        "a blue boat",
+        "the blue train leaves at noon",
+    ]
+    assert await _search(client, user, "purple") == []
+
+
+async def test_case_and_accents_are_folded_both_ways(client: AsyncClient) -> None:
+    user = await make_user(client)
+    session = await make_session(client, user)
+    await post_message(client, user, session["_id"], "Le CAFÉ de la Gare, naïve crème brûlée")
+    for q in ("cafe", "Café", "CAFÉ gare", "naive creme brulee", "BRÛL", "ＣＡＦＥ"):  # the last: full-width letters
+        hits = await _search(client, user, q)
+        assert len(hits) == 1, q
+    (hit,) = await _search(client, user, "creme brul")
+    text = hit["snippet"]["text"]
+    assert [text[start:end] for start, end in hit["snippet"]["highlights"]] == ["crème", "brûlée"]
+
+
+async def test_a_hit_carries_its_session_message_and_offsets(client: AsyncClient) -> None:
+    user = await make_user(client)
+    session = await make_session(client, user, "Recipes")
+    await post_message(client, user, session["_id"], "first")
+    long_text = "word " * 100 + "the <b>needle</b> is here " + "word " * 100
+    message = await post_message(client, user, session["_id"], long_text, role="assistant")
+    (hit,) = await _search(client, user, "needle")
+    assert hit["kind"] == "message"
+    assert hit["session"] == {"id": session["_id"], "title": "Recipes", "platform": "api"}
+    assert hit["message"] == {"id": message["_id"], "seq": 2, "role": "assistant", "created_at": message["created_at"]}
+    snippet = hit["snippet"]
+    assert snippet["truncated_start"] and snippet["truncated_end"] and len(snippet["text"]) <= 160
+    assert "<b>needle</b>" in snippet["text"]  # the server sends text, never markup of its own
+    ((start, end),) = snippet["highlights"]
+    assert snippet["text"][start:end] == "needle"
+
+
+async def test_titles_match_and_renames_and_deletes_keep_search_true(client: AsyncClient) -> None:
+    user = await make_user(client)
+    session = await make_session(client, user, "Garden ideas")
+    await post_message(client, user, session["_id"], "tomatoes need sun")
+    (title_hit,) = await _search(client, user, "garden")
+    assert title_hit["kind"] == "title" and title_hit["message"] is None
+    assert title_hit["session"]["id"] == session["_id"]
+
+    response = await client.patch(f"/chat/sessions/{session['_id']}", json={"title": "Balcony"}, headers=user.headers)
+    assert response.status_code == 200
+    assert await _search(client, user, "garden") == []
+    (renamed,) = await _search(client, user, "balc")
+    assert renamed["session"]["title"] == "Balcony"
+    (message_hit,) = await _search(client, user, "tomatoes")
+    assert message_hit["session"]["title"] == "Balcony"
+
+    assert (await client.delete(f"/chat/sessions/{session['_id']}", headers=user.headers)).status_code == 204
+    assert await _search(client, user, "tomatoes") == []
+    assert await _search(client, user, "balcony") == []
+
+
+async def test_a_deleted_sessions_leftover_messages_are_never_found(
+    client: AsyncClient, db: AsyncDatabase[Document]
+) -> None:
+    """A delete interrupted between the session and its messages leaves messages behind:
+    search must not show them."""
+    user = await make_user(client)
+    session = await make_session(client, user)
+    await post_message(client, user, session["_id"], "orphaned words")
+    await db[SESSIONS].delete_one({"_id": ObjectId(session["_id"])})
+    assert await _search(client, user, "orphaned") == []
+
+
+async def test_other_users_data_is_never_found(client: AsyncClient) -> None:
+    owner, stranger = await make_user(client), await make_user(client)
+    session = await make_session(client, owner, "Secret plans")
+    await post_message(client, owner, session["_id"], "the secret password is swordfish")
+    assert await _search(client, stranger, "secret") == []
+    assert await _search(client, stranger, "swordfish") == []
+    response = await client.get(
+        "/chat/search", params={"q": "secret", "session_id": session["_id"]}, headers=stranger.headers
+    )
+    assert response.status_code == 404
+    missing = await client.get(
+        "/chat/search", params={"q": "secret", "session_id": str(ObjectId())}, headers=stranger.headers
+    )
+    assert missing.status_code == 404 and missing.json() == response.json()
+
+
+async def test_filters_by_session_and_platform(client: AsyncClient) -> None:
+    user = await make_user(client)
+    first = await make_session(client, user, "one")
+    created = await client.post("/chat/sessions", json={"title": "two", "platform": "slack"}, headers=user.headers)
+    second = created.json()
+    await post_message(client, user, first["_id"], "apples in one")
+    await post_message(client, user, second["_id"], "apples in two")
+    assert _contents(await _search(client, user, "apples", session_id=first["_id"])) == ["apples in one"]
+    assert _contents(await _search(client, user, "apples", platform="slack")) == ["apples in two"]
+    assert len(await _search(client, user, "apples")) == 2
+
+
+async def test_pages_are_newest_first_without_gaps_or_repeats(client: AsyncClient) -> None:
+    user = await make_user(client)
+    session = await make_session(client, user)
+    body = {"messages": [{"content": f"common word number{i}"} for i in range(30)]}
+    response = await client.post(f"/chat/sessions/{session['_id']}/messages/batch", json=body, headers=user.headers)
+    assert response.status_code == 201
+    for i in range(30, 35):
+        await post_message(client, user, session["_id"], f"common word number{i}")
+    hits = await _search(client, user, "common", limit=4)
+    seqs = [hit["message"]["seq"] for hit in hits]
+    assert seqs == list(range(35, 0, -1))
+
+
+async def test_a_page_stops_at_its_scan_budget_and_the_cursor_goes_on(
+    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A common first word with a rare conjunction reads at most SCAN_BUDGET candidates per
+    request: pages may come back short, never wrong."""
+    monkeypatch.setattr(search, "SCAN_BUDGET", 5)
+    user = await make_user(client)
+    session = await make_session(client, user)
+    texts = [f"common filler {i}" for i in range(20)]
+    texts[3] = "common rare"
+    body = {"messages": [{"content": text} for text in texts]}
+    await client.post(f"/chat/sessions/{session['_id']}/messages/batch", json=body, headers=user.headers)
+    first = (await client.get("/chat/search", params={"q": "common rare"}, headers=user.headers)).json()
+    assert first["items"] == [] and first["next_cursor"]
+    assert _contents(await _search(client, user, "common rare")) == ["common rare"]
+
+
+async def test_bad_queries_and_cursors_are_clear_4xx(client: AsyncClient) -> None:
+    user = await make_user(client)
+    for q in ("", "  ", "?!", "a b c d e f g h i"):
+        response = await client.get("/chat/search", params={"q": q}, headers=user.headers)
+        assert response.status_code == 422, q
+    session = await make_session(client, user)
+    for i in range(3):
+        await post_message(client, user, session["_id"], f"alpha {i}")
+    page = (await client.get("/chat/search", params={"q": "alpha", "limit": 1}, headers=user.headers)).json()
+    other = await client.get("/chat/search", params={"q": "beta", "cursor": page["next_cursor"]}, headers=user.headers)
+    assert other.status_code == 400
+    forged = await client.get("/chat/search", params={"q": "alpha", "cursor": "abc.def"}, headers=user.headers)
+    assert forged.status_code == 400 and "abc" not in forged.text
+
+
+@pytest.mark.parametrize("q", ["train", "blue train", "the blue tr"])
+async def test_explain_shows_index_reads_for_one_two_and_three_words(db: AsyncDatabase[Document], q: str) -> None:
+    user_id, session_id = ObjectId(), ObjectId()
+    await db[MESSAGES].insert_one({"user_id": user_id, "session_id": session_id, "terms": text_terms("blue train")})
+    term = Query.parse(q).driving_term
+    now = datetime.now(UTC)
+    for window in (TimeSlice(now - timedelta(minutes=1), None), TimeSlice(None, now, ObjectId())):
+        for owner in ({"user_id": user_id}, {"session_id": session_id}):
+            await assert_uses_index(db, MESSAGES, {**owner, "terms": term, **window.filter("created_at")})
+        await assert_uses_index(db, SESSIONS, {"user_id": user_id, "title_terms": term, **window.filter("updated_at")})
+    await assert_uses_index(db, SESSIONS, {"_id": {"$in": [session_id, ObjectId()]}})
+
+
+def test_terms_hold_words_and_marked_prefixes() -> None:
+    assert text_terms("Héllo, hello WORLD") == sorted(
+        {"hello", "world", PREFIX_MARK + "h", PREFIX_MARK + "he", PREFIX_MARK + "hel"}
+        | {PREFIX_MARK + "w", PREFIX_MARK + "wo", PREFIX_MARK + "wor"}
+    )
+
+
+async def test_the_migration_gives_older_messages_and_titles_their_terms(
+    client: AsyncClient, db: AsyncDatabase[Document]
+) -> None:
+    user = await make_user(client)
+    session = await make_session(client, user, "Old title")
+    await post_message(client, user, session["_id"], "stored before search existed")
+    await db[MESSAGES].update_many({}, {"$unset": {"terms": ""}})
+    await db[SESSIONS].update_many({}, {"$unset": {"title_terms": ""}})
+    await db[MIGRATIONS].delete_one({"name": SEARCH_TERMS})
+    assert await _search(client, user, "existed") == []
+    await upgrade_chat_documents(db)
+    assert _contents(await _search(client, user, "existed")) == ["stored before search existed"]
+    assert [hit["kind"] for hit in await _search(client, user, "old title")] == ["title"]
+
+
+def test_after_a_dense_stretch_the_next_page_starts_narrow() -> None:
+    """A page that ended inside a dense stretch hands the next one the span it really covered,
+    not the wide window that reached the stretch (which would be read again, whole)."""
+    now = datetime.now(UTC)
+    resume = search._Candidate(now - timedelta(seconds=3), ObjectId(), {}, False)
+    assert search._next_width(timedelta(days=700), now, resume) == timedelta(seconds=3)
+    assert search._next_width(timedelta(seconds=1), now, resume) == timedelta(seconds=1)
+    assert search._next_width(timedelta(days=1), None, resume) == timedelta(days=1)

@@ -1,0 +1,76 @@
+"""Imports retried after a crash, or run twice at once, create everything exactly once; their
+look-ups are served by indexes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from httpx import AsyncClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from app.chat import history, service
+from app.core.db import MESSAGES, SESSIONS, Document
+from app.core.errors import DatabaseUnavailable
+from tests.explain import assert_uses_index
+from tests.factories import all_pages, make_user
+from tests.transfer.chatgpt_export import T0, _message, _node
+
+
+def _long_conversation(count: int) -> dict[str, Any]:
+    mapping: dict[str, Any] = {"root": _node("root", None, [], None)}
+    parent = "root"
+    for i in range(count):
+        node_id = f"n{i}"
+        mapping[node_id] = _node(node_id, parent, [], _message(node_id, "user", [f"line {i}"], T0 + i))
+        mapping[parent]["children"] = [node_id]
+        parent = node_id
+    return {"title": "Long", "id": "conv-long", "mapping": mapping, "current_node": parent}
+
+
+async def test_an_import_interrupted_midway_and_retried_creates_nothing_twice(
+    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = await make_user(client)
+    body = [_long_conversation(250)]
+    real_append = service.append_dated_messages
+    calls = 0
+
+    async def crash_on_the_second_batch(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise DatabaseUnavailable()
+        return await real_append(*args)
+
+    monkeypatch.setattr(history, "append_dated_messages", crash_on_the_second_batch)
+    assert (await client.post("/chat/import", json=body, headers=user.headers)).status_code == 503
+    monkeypatch.setattr(history, "append_dated_messages", real_append)
+    report = (await client.post("/chat/import", json=body, headers=user.headers)).json()
+    assert report["sessions"] == {"created": 0, "unchanged": 1}
+    assert report["messages"] == {"created": 150, "unchanged": 100}
+    (session,) = await all_pages(client, user, "/chat/sessions")
+    messages = await all_pages(client, user, f"/chat/sessions/{session['_id']}/messages", limit=1000, after_seq=0)
+    assert [m["content"] for m in messages] == [f"line {i}" for i in range(250)]
+    assert session["message_count"] == 250
+
+
+async def test_two_imports_of_one_file_at_once_create_it_once(client: AsyncClient) -> None:
+    user = await make_user(client)
+    body = [_long_conversation(120)]
+    first, second = await asyncio.gather(
+        *(client.post("/chat/import", json=body, headers=user.headers) for _ in range(2))
+    )
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    created = first.json()["messages"]["created"] + second.json()["messages"]["created"]
+    assert created == 120
+    (session,) = await all_pages(client, user, "/chat/sessions")
+    assert session["message_count"] == 120
+
+
+async def test_import_look_ups_are_served_by_indexes(db: AsyncDatabase[Document]) -> None:
+    user_id, session_id = ObjectId(), ObjectId()
+    await assert_uses_index(db, SESSIONS, {"user_id": user_id, "metadata.source_id": "chatgpt:x"})
+    await assert_uses_index(db, MESSAGES, {"session_id": session_id, "metadata.source_id": {"$in": ["a", "b"]}})
