@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tqdm import tqdm  # type: ignore[import-untyped]
+from tqdm import tqdm
 
 from app.admin import service
 from app.core.config import Settings
