@@ -25,6 +25,7 @@ from app.chat.paging import INITIAL_WINDOW, activity_windows
 from app.chat.schemas import Page
 from app.chat.search_repository import TimeSlice
 from app.chat.search_schemas import HitMessage, HitSession, HitSnippet, SearchHit
+from app.chat.service import find_owned_session
 from app.chat.session_list import EPOCH
 from app.chat.terms import EmptyQuery, Query, snippet
 from app.core.cursors import CursorCodec
@@ -60,6 +61,14 @@ class SearchScope:
     user_id: ObjectId
     session_id: ObjectId | None = None  # an owned session (the caller checked)
     platform: str | None = None
+
+
+async def scope_of(database: Database, user_id: ObjectId, session_id: str | None, platform: str | None) -> SearchScope:
+    """The user's whole history, or one session of theirs (404 alike for missing and foreign)."""
+    if session_id is None:
+        return SearchScope(user_id, platform=platform)
+    owned = await find_owned_session(database, session_id, user_id)
+    return SearchScope(user_id, session_id=owned["_id"], platform=platform)
 
 
 async def search(

@@ -7,14 +7,12 @@ from fastapi import APIRouter, Query
 from app.auth.dependencies import CurrentUser
 from app.chat.dependencies import Cursors
 from app.chat.schemas import DEFAULT_PAGE_SIZE, PLATFORM_PATTERN, Page, PageSize
-from app.chat.search import SearchScope, search
-from app.chat.search_schemas import SearchHit
-from app.chat.service import find_owned_session
+from app.chat.search import scope_of, search
+from app.chat.search_schemas import MAX_QUERY_CHARS, SearchHit
 from app.core.db import DatabaseDep
 from app.core.responses import error_responses
 
 router = APIRouter(prefix="/chat", tags=["search"], responses=error_responses(400, 401, 404, 408, 503))
-MAX_QUERY_CHARS = 500
 
 
 @router.get("/search")
@@ -31,8 +29,5 @@ async def search_chats(
     """Your messages and session titles holding every word of `q` (case and accents ignored;
     the last word may be the start of a word), newest first. A page may hold fewer hits than
     `limit` (each reads a bounded part of your history): follow `next_cursor` until it is null."""
-    scope = SearchScope(user.id, platform=platform)
-    if session_id is not None:
-        owned = await find_owned_session(database, session_id, user.id)
-        scope = SearchScope(user.id, session_id=owned["_id"], platform=platform)
+    scope = await scope_of(database, user.id, session_id, platform)
     return await search(database, cursors, scope, q, limit, cursor)

@@ -7,6 +7,8 @@ from pydantic import BaseModel, Field
 from app.chat.schemas import Role
 from app.core.types import PyObjectId, UTCDateTime
 
+MAX_QUERY_CHARS = 500
+
 
 class HitSession(BaseModel):
     id: PyObjectId

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from app.auth.principal import READ, WRITE, AuthenticatedUser
-from app.chat import service, session_list
+from app.chat import search, service, session_list
 from app.chat.metadata import Metadata
 from app.chat.schemas import (
     DEFAULT_PAGE_SIZE,
@@ -24,6 +24,7 @@ from app.chat.schemas import (
     SessionName,
     Title,
 )
+from app.chat.search_schemas import MAX_QUERY_CHARS
 from app.core.cursors import CursorCodec
 from app.core.db import Database
 from app.core.types import RequestModel
@@ -59,6 +60,14 @@ class ReadMessagesInput(RequestModel):
     after_seq: int | None = Field(default=None, ge=0, description="Only messages after this seq, oldest first")
 
 
+class SearchMessagesInput(RequestModel):
+    q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="Words to find")
+    session_id: SessionId | None = Field(default=None, description="Only in this session")
+    platform: Platform | None = Field(default=None, description="Only in this platform's sessions")
+    limit: PageSize = DEFAULT_PAGE_SIZE
+    cursor: Cursor | None = None
+
+
 class AppendMessagesInput(RequestModel):
     session_id: SessionId
     messages: list[MessageCreate] = Field(min_length=1, max_length=MAX_BATCH)
@@ -84,6 +93,13 @@ async def _read_messages(caller: Caller, given: BaseModel) -> str:
     page = await service.list_messages(
         caller.database, caller.cursors, session, given.limit, given.cursor, given.after_seq
     )
+    return page.model_dump_json(by_alias=True)
+
+
+async def _search_messages(caller: Caller, given: BaseModel) -> str:
+    assert isinstance(given, SearchMessagesInput)
+    scope = await search.scope_of(caller.database, caller.user.id, given.session_id, given.platform)
+    page = await search.search(caller.database, caller.cursors, scope, given.q, given.limit, given.cursor)
     return page.model_dump_json(by_alias=True)
 
 
@@ -135,6 +151,16 @@ TOOLS: tuple[ToolSpec, ...] = (
         ReadMessagesInput,
         READ,
         _read_messages,
+    ),
+    ToolSpec(
+        "search_messages",
+        "Your messages and session titles holding every word of q (case and accents ignored, the "
+        "last word may be a word's start), newest first: {items: [{kind: message|title, session, "
+        "message (null for a title), snippet: {text, highlights}}], next_cursor}. A page may hold "
+        "fewer hits than limit: follow next_cursor until it is null.",
+        SearchMessagesInput,
+        READ,
+        _search_messages,
     ),
     ToolSpec(
         "append_messages",

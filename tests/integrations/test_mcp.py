@@ -13,7 +13,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.integrations.conftest import Account
 
-READ_TOOLS = {"list_sessions", "read_messages"}
+READ_TOOLS = {"list_sessions", "read_messages", "search_messages"}
 ALL_TOOLS = READ_TOOLS | {"get_or_create_session", "append_messages"}
 
 
@@ -51,11 +51,19 @@ async def test_every_tool_over_http_answers_the_rest_models(account: Account) ->
         ]
         page = result_json(await mcp.call_tool("read_messages", {"session_id": created["_id"], "after_seq": 1}))
         sessions = result_json(await mcp.call_tool("list_sessions", {"platform": "agent", "limit": 5}))
+        found = result_json(await mcp.call_tool("search_messages", {"q": "what is", "platform": "agent"}))
+        in_session = result_json(await mcp.call_tool("search_messages", {"q": "4", "session_id": created["_id"]}))
+        foreign = await mcp.call_tool("search_messages", {"q": "4", "session_id": "0" * 24})
 
     with httpx.Client(base_url=account.base_url, headers=account.headers) as rest:
         assert page == rest.get(f"/chat/sessions/{created['_id']}/messages", params={"after_seq": 1}).json()
         assert sessions == rest.get("/chat/sessions", params={"platform": "agent", "limit": 5}).json()
         assert sessions["items"][0]["message_count"] == 2
+        assert found == rest.get("/chat/search", params={"q": "what is", "platform": "agent"}).json()
+    (hit,) = found["items"]
+    assert hit["kind"] == "message" and hit["message"]["seq"] == 1 and hit["session"]["id"] == created["_id"]
+    assert [h["message"]["seq"] for h in in_session["items"]] == [2]
+    assert foreign.is_error and json.loads(foreign.content[0].text)["status"] == 404
 
 
 async def test_bad_input_and_missing_sessions_are_tool_errors_that_never_echo_the_input(account: Account) -> None:
