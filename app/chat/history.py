@@ -43,7 +43,8 @@ async def session_messages(database: Database, session: SessionOut) -> AsyncIter
 async def session_for_source(database: Database, user_id: ObjectId, body: SessionCreate) -> tuple[SessionOut, bool]:
     """The user's session carrying `body.metadata["source_id"]`, created from `body` when there
     is none yet: (session, created). Race-free: the unique index on (user_id, source id) lets
-    one insert win, a loser reads the winner's."""
+    one insert win, a loser reads the winner's. A name another session of the user has already
+    is left out (the session is created without one)."""
     source_id = str(body.metadata[SOURCE_ID])
     existing = await repository.find_session_by_source(database.db, user_id, source_id)
     if existing is not None:
@@ -51,13 +52,18 @@ async def session_for_source(database: Database, user_id: ObjectId, body: Sessio
     title = body.effective_title
     fields: Document = {"title": title, "title_terms": text_terms(title), "platform": body.platform}
     fields["metadata"] = body.metadata
+    if body.name is not None:
+        fields["name"] = body.name
     try:
         session_id = await repository.insert_session(database.db, user_id, fields, utc_now())
     except DuplicateKeyError:
         existing = await repository.find_session_by_source(database.db, user_id, source_id)
-        if existing is None:
+        if existing is not None:
+            return SessionOut.model_validate(existing), False
+        if "name" not in fields:
             raise
-        return SessionOut.model_validate(existing), False
+        del fields["name"]  # the name was the duplicate
+        session_id = await repository.insert_session(database.db, user_id, fields, utc_now())
     await repository.adjust_session_count(database.db, user_id, +1)
     created = await repository.find_owned_session(database.db, session_id, user_id)
     assert created is not None

@@ -23,6 +23,7 @@ class Conversation:
     title: str
     platform: str
     metadata: dict[str, Any]
+    name: str | None = None  # a session's own key (our export carries it)
     messages: list[ImportedMessage] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (message source id, reason)
 

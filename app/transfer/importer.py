@@ -114,6 +114,7 @@ async def _import_one(
     try:
         body = SessionCreate(
             title=item.title.strip()[:TITLE_MAX] or "Untitled",
+            name=item.name,
             platform=item.platform if _valid_platform(item.platform) else "imported",
             metadata=item.metadata,
         )
@@ -123,6 +124,8 @@ async def _import_one(
     session, created = await history.session_for_source(database, user_id, body)
     if created:
         report.sessions.created += 1
+        if body.name is not None and session.name is None:
+            report.skip(label, None, "its name is another of your sessions' name: imported without it")
     else:
         report.sessions.unchanged += 1
     batch: list[tuple[MessageCreate, datetime]] = []

@@ -75,7 +75,8 @@ def _session(value: Any, number: int) -> Conversation | Unreadable:
     source_id = metadata.get("source_id")
     if not isinstance(source_id, str) or not source_id:
         source_id = SOURCE_PREFIX + value["_id"][:100]
-    return Conversation(source_id, title, platform, {**metadata, "source_id": source_id})
+    name = value.get("name") if isinstance(value.get("name"), str) else None
+    return Conversation(source_id, title, platform, {**metadata, "source_id": source_id}, name)
 
 
 def _add_message(conversation: Conversation, value: Any) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from chat_client import Client
 
-from tests.integrations.conftest import Account
+from tests.integrations.conftest import Account, new_account
 from tests.server_process import free_port
 
 CHAT = str(Path(sys.executable).parent / "chat")
@@ -108,7 +108,6 @@ def test_follow_prints_messages_as_they_arrive_and_stops_on_ctrl_c(account: Acco
 
 
 def test_export_streams_ndjson_with_a_progress_bar_on_a_terminal(account: Account) -> None:
-    """Needs GET /chat/export (built on the find-carry branch)."""
     key = account.api_key(["read", "write"])
     with Client(account.base_url, api_key=key) as client:
         for name in ("older", "newer"):
@@ -126,10 +125,43 @@ def test_export_streams_ndjson_with_a_progress_bar_on_a_terminal(account: Accoun
         "newer 2",
     ]
 
+    code, output, shown = chat_on_a_terminal(account, key, "export")
+    assert code == 0
+    assert output.decode() == plain.stdout.replace(plain.stdout.splitlines()[0], output.decode().splitlines()[0])
+    assert b"2 sessions" in shown and b"6/6" in shown
+
+
+def test_import_sends_an_export_into_another_account_once_with_a_progress_bar(account: Account, tmp_path: Path) -> None:
+    """Issue 11: `chat import` shows a progress bar (the bytes sent) on a terminal."""
+    key = account.api_key(["read", "write"])
+    with Client(account.base_url, api_key=key) as client:
+        session = client.session(name="to-move", platform="cli", metadata={"run": 7})
+        client.append_many(session, [{"content": f"line {i}"} for i in range(5)])
+    exported = tmp_path / "history.ndjson"
+    exported.write_text(chat(account, key, "export").stdout)
+    other = new_account(account.base_url)
+    other_key = other.api_key(["read", "write"])
+
+    code, output, shown = chat_on_a_terminal(other, other_key, "import", str(exported))
+    assert code == 0 and b"history.ndjson" in shown and b"100%" in shown
+    assert output.decode().splitlines()[:2] == ["sessions: 1 created, 0 unchanged", "messages: 5 created, 0 unchanged"]
+    again = chat(other, other_key, "--json", "import", str(exported))
+    assert again.returncode == 0 and again.stderr == ""
+    report = json.loads(again.stdout)
+    assert (report["sessions"], report["messages"]) == ({"created": 0, "unchanged": 1}, {"created": 0, "unchanged": 5})
+    shown_back = json_lines(chat(other, other_key, "--json", "show", "to-move").stdout)
+    assert [line["message"]["content"] for line in shown_back[1:]] == [f"line {i}" for i in range(5)]
+
+    missing = chat(other, other_key, "import", str(tmp_path / "nope.json"))
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "nope.json" in missing.stderr
+
+
+def chat_on_a_terminal(account: Account, key: str, *args: str) -> tuple[int, bytes, bytes]:
+    """Run `chat` with stderr on a pseudo-terminal: its exit code, stdout, and what the terminal showed."""
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pty is 0 columns wide
     env = {**os.environ, "CHAT_URL": account.base_url, "CHAT_API_KEY": key}
-    process = subprocess.Popen([CHAT, "export"], env=env, stdout=subprocess.PIPE, stderr=terminal)
+    process = subprocess.Popen([CHAT, *args], env=env, stdout=subprocess.PIPE, stderr=terminal)
     os.close(terminal)
     output, shown = process.communicate(timeout=60)[0], b""
     deadline = time.monotonic() + 5
@@ -139,6 +171,4 @@ def test_export_streams_ndjson_with_a_progress_bar_on_a_terminal(account: Accoun
         except OSError:
             break
     os.close(controller)
-    assert process.returncode == 0
-    assert output.decode() == plain.stdout.replace(plain.stdout.splitlines()[0], output.decode().splitlines()[0])
-    assert b"2 sessions" in shown and b"6/6" in shown
+    return process.returncode, output, shown

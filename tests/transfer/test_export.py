@@ -39,14 +39,14 @@ async def _history(client: AsyncClient, user: TestUser) -> list[tuple[Any, ...]]
             )
             for m in messages
         ]
-        result.append((session["title"], session["platform"], metadata, shown))
+        result.append((session["title"], session["name"], session["platform"], metadata, shown))
     return sorted(result, key=lambda item: str(item[0]))
 
 
 async def _fill(client: AsyncClient, user: TestUser) -> list[dict[str, Any]]:
     sessions = []
-    for title in ("Groceries", "Cafés of Paris"):
-        body = {"title": title, "platform": "slack", "metadata": {"run": {"id": 7, "tags": ["a", "b"]}}}
+    for title, name in (("Groceries", "shopping-list"), ("Cafés of Paris", None)):
+        body = {"title": title, "name": name, "platform": "slack", "metadata": {"run": {"id": 7, "tags": ["a", "b"]}}}
         sessions.append((await client.post("/chat/sessions", json=body, headers=user.headers)).json())
     batch = {
         "messages": [
@@ -108,6 +108,25 @@ async def test_export_then_import_into_a_fresh_user_round_trips_and_twice_is_a_n
     second_export = (await client.get("/chat/export", headers=fresh.headers)).content
     third = (await client.post("/chat/import", content=second_export, headers=headers)).json()
     assert third["sessions"]["created"] == 0 and third["messages"]["created"] == 0
+
+
+async def test_an_imported_name_another_session_has_is_left_out_and_reported(client: AsyncClient) -> None:
+    owner, other = await make_user(client), await make_user(client)
+    await _fill(client, owner)
+    taken = {"title": "mine", "name": "shopping-list"}
+    mine = (await client.post("/chat/sessions", json=taken, headers=other.headers)).json()
+    exported = (await client.get("/chat/export", headers=owner.headers)).content
+    report = (await client.post("/chat/import", content=exported, headers=other.headers)).json()
+    assert report["sessions"]["created"] == 2 and report["messages"]["created"] == 4
+    assert report["skipped"] == [
+        {
+            "conversation": "Groceries",
+            "message": None,
+            "reason": "its name is another of your sessions' name: imported without it",
+        }
+    ]
+    named = await all_pages(client, other, "/chat/sessions", name="shopping-list")
+    assert [session["_id"] for session in named] == [mine["_id"]]
 
 
 async def test_a_read_only_api_key_may_export_but_not_import(client: AsyncClient) -> None:

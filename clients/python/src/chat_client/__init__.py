@@ -29,7 +29,7 @@ from chat_client._exceptions import (
     Unavailable,
     UnprocessableEntity,
 )
-from chat_client._models import Message, MessageIn, Page, Role, Session, User
+from chat_client._models import ImportReport, Message, MessageIn, Page, Role, Session, User
 
 __all__ = [
     "APIConnectionError",
@@ -41,6 +41,7 @@ __all__ = [
     "ChatError",
     "Client",
     "Conflict",
+    "ImportReport",
     "InternalServerError",
     "Message",
     "MessageIn",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -20,7 +21,7 @@ from chat_client._exceptions import (
     NotFound,
     from_response,
 )
-from chat_client._models import Message, MessageIn, Page, Session, User
+from chat_client._models import ImportReport, Message, MessageIn, Page, Session, User
 from chat_client._stream import FollowState
 
 
@@ -207,6 +208,12 @@ class AsyncClient:
             async for line in response.aiter_lines():
                 yield line
 
+    async def import_file(self, path: str | Path, on_progress: Callable[[int], None] | None = None) -> ImportReport:
+        """Import our NDJSON export or a ChatGPT export (conversations.json or its zip), sent as
+        it is read; `on_progress` gets each chunk's size. Safe to repeat: nothing is imported twice."""
+        response = await self._send(_core.import_call(path, on_progress))
+        return ImportReport.model_validate_json(response.content)
+
     async def me(self) -> User:
         return User.model_validate_json((await self._send(Call("GET", "/auths/me"))).content)
 
@@ -229,7 +236,7 @@ class AsyncClient:
 
     async def _request(self, call: Call, stream: bool) -> httpx.Response:
         attempt, reauthenticated = 0, False
-        timeout = _core.stream_timeout(self.timeout) if stream else self.timeout
+        timeout = _core.timeout_of(call, stream, self.timeout)
         while True:
             bearer = await self._bearer() if call.authenticated else None
             request = self._http.build_request(
@@ -238,6 +245,7 @@ class AsyncClient:
                 params=call.params,
                 json=call.json,
                 data=call.form,
+                content=call.upload.async_chunks() if call.upload is not None else None,
                 headers=call.headers(bearer),
                 timeout=timeout,
             )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -21,7 +22,7 @@ from chat_client._exceptions import (
     NotFound,
     from_response,
 )
-from chat_client._models import Message, MessageIn, Page, Session, User
+from chat_client._models import ImportReport, Message, MessageIn, Page, Session, User
 from chat_client._stream import FollowState
 
 
@@ -201,6 +202,11 @@ class Client:
         with self._stream(Call("GET", "/chat/export")) as response:
             yield from response.iter_lines()
 
+    def import_file(self, path: str | Path, on_progress: Callable[[int], None] | None = None) -> ImportReport:
+        """Import our NDJSON export or a ChatGPT export (conversations.json or its zip), sent as
+        it is read; `on_progress` gets each chunk's size. Safe to repeat: nothing is imported twice."""
+        return ImportReport.model_validate_json(self._send(_core.import_call(path, on_progress)).content)
+
     def me(self) -> User:
         return User.model_validate_json(self._send(Call("GET", "/auths/me")).content)
 
@@ -223,7 +229,7 @@ class Client:
 
     def _request(self, call: Call, stream: bool) -> httpx.Response:
         attempt, reauthenticated = 0, False
-        timeout = _core.stream_timeout(self.timeout) if stream else self.timeout
+        timeout = _core.timeout_of(call, stream, self.timeout)
         while True:
             bearer = self._bearer() if call.authenticated else None
             request = self._http.build_request(
@@ -232,6 +238,7 @@ class Client:
                 params=call.params,
                 json=call.json,
                 data=call.form,
+                content=call.upload.chunks() if call.upload is not None else None,
                 headers=call.headers(bearer),
                 timeout=timeout,
             )

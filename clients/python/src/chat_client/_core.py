@@ -8,8 +8,9 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ MAX_BATCH = 100
 MESSAGES_PAGE = 1000
 # The session stream sends a ping every 15 s when idle: a read this long without one is a dead connection.
 STREAM_READ_TIMEOUT = 45.0
+UPLOAD_CHUNK_BYTES = 1024 * 1024
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 ENV_URL = "CHAT_URL"
 ENV_API_KEY = "CHAT_API_KEY"
@@ -37,6 +39,25 @@ ENV_PASSWORD = "CHAT_PASSWORD"
 
 def new_idempotency_key() -> str:
     return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file sent as a request body, read in chunks (from the start again on a retry)."""
+
+    path: Path
+    on_progress: Callable[[int], None] | None = None  # called with each chunk's size
+
+    def chunks(self) -> Iterator[bytes]:
+        with self.path.open("rb") as file:
+            while chunk := file.read(UPLOAD_CHUNK_BYTES):
+                if self.on_progress is not None:
+                    self.on_progress(len(chunk))
+                yield chunk
+
+    async def async_chunks(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks():  # local file reads of 1 MiB: not worth a thread
+            yield chunk
 
 
 @dataclass(frozen=True)
@@ -51,9 +72,12 @@ class Call:
     idempotency_key: str | None = None
     retryable: bool = True
     authenticated: bool = True
+    upload: Upload | None = None
 
     def headers(self, bearer: str | None) -> dict[str, str]:
         headers: dict[str, str] = {}
+        if self.upload is not None:
+            headers["Content-Type"] = "application/octet-stream"  # the server tells the format by its first bytes
         if bearer is not None:
             headers["Authorization"] = f"Bearer {bearer}"
         if self.idempotency_key is not None:
@@ -223,5 +247,18 @@ def messages_params(after_seq: int, page_size: int, cursor: str | None) -> dict[
     )
 
 
+def import_call(path: str | Path, on_progress: Callable[[int], None] | None) -> Call:
+    """Importing is idempotent on the server (by source ids), so a retry is safe."""
+    return Call("POST", "/chat/import", upload=Upload(Path(path), on_progress))
+
+
 def stream_timeout(timeout: float) -> httpx.Timeout:
     return httpx.Timeout(timeout, read=STREAM_READ_TIMEOUT)
+
+
+def timeout_of(call: Call, stream: bool, timeout: float) -> float | httpx.Timeout:
+    """An upload waits for its answer as long as the server works (an import of 50 MB takes
+    minutes; the server bounds it by IMPORT_MAX_BYTES); a stream as long as it pings."""
+    if call.upload is not None:
+        return httpx.Timeout(timeout, read=None)
+    return stream_timeout(timeout) if stream else timeout

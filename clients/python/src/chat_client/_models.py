@@ -61,6 +61,27 @@ class Page(_Model, Generic[T]):
     next_cursor: str | None = None
 
 
+class ImportCounts(_Model):
+    created: int
+    unchanged: int
+
+
+class SkippedItem(_Model):
+    conversation: str
+    message: str | None = None  # the message's source id; None: the whole conversation
+    reason: str
+
+
+class ImportReport(_Model):
+    """What `POST /chat/import` did: importing the same file again creates nothing."""
+
+    format: str
+    sessions: ImportCounts
+    messages: ImportCounts
+    skipped: list[SkippedItem]
+    skipped_total: int
+
+
 class User(_Model):
     id: str = Field(alias="_id")
     username: str

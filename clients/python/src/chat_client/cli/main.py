@@ -12,6 +12,7 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from chat_client import _core
@@ -29,6 +30,7 @@ from chat_client._exceptions import (
 from chat_client._models import Session
 from chat_client.cli import render
 from chat_client.cli.export import export
+from chat_client.cli.import_file import import_file, summary
 
 OK, FAILED, USAGE, NOT_FOUND, NOT_ALLOWED, UNREACHABLE, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
 EXIT_CODES = """exit codes:
@@ -74,6 +76,11 @@ def parser() -> argparse.ArgumentParser:
     follow.add_argument("--after-seq", type=int, help="first print the messages after this seq")
 
     commands.add_parser("export", help="all your sessions and messages as NDJSON on stdout")
+
+    importing = commands.add_parser(
+        "import", help="import a `chat export` file or a ChatGPT export (conversations.json or its zip)"
+    )
+    importing.add_argument("file", metavar="FILE", type=Path)
     return top
 
 
@@ -136,6 +143,9 @@ def run(args: argparse.Namespace, chat: Client) -> None:
                 out.flush()
     elif args.command == "export":
         export(chat, out.buffer, sys.stderr)
+    elif args.command == "import":
+        report = import_file(chat, args.file, sys.stderr)
+        out.write((report.model_dump_json() if args.json else summary(report)) + "\n")
 
 
 def exit_code(error: BaseException) -> int:
@@ -169,6 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ChatError, LookupError, ValueError) as error:
         print(f"chat: error: {message_of(error)}", file=sys.stderr)
         return exit_code(error)
+    except OSError as error:  # a file that cannot be read
+        print(f"chat: error: {error.strerror or error}: {error.filename}", file=sys.stderr)
+        return FAILED
     return OK
 
 
