@@ -8,8 +8,8 @@ from app.admin import service
 from app.admin.dependencies import AdminUser
 from app.admin.schemas import AdminUserCreate, AdminUserOut, AdminUserUpdate, PasswordReset, SearchPrefix, StatsOut
 from app.auth.dependencies import Hashing, Revocations, SettingsDep
-from app.chat.dependencies import Cursors
 from app.chat.schemas import DEFAULT_PAGE_SIZE, Page, PageSize
+from app.core.cursors import Cursors
 from app.core.db import DatabaseDep
 from app.core.responses import error_responses
 

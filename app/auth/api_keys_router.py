@@ -5,8 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.auth import api_keys, service
-from app.auth.dependencies import Address, Attempts, Hashing, PageCursors, Revocations, SessionUser, SettingsDep
+from app.auth.dependencies import Address, Attempts, Hashing, Revocations, SessionUser, SettingsDep
 from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from app.core.cursors import Cursors
 from app.core.db import DatabaseDep
 from app.core.idempotency import IdempotencyKey
 from app.core.pages import DEFAULT_PAGE_SIZE, Page, PageSize
@@ -39,7 +40,7 @@ async def create_api_key(
 async def list_api_keys(
     user: SessionUser,
     database: DatabaseDep,
-    cursors: PageCursors,
+    cursors: Cursors,
     limit: Annotated[PageSize, Query(description="Items per page")] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
 ) -> Page[ApiKeyOut]:

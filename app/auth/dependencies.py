@@ -21,7 +21,6 @@ from app.auth.principal import WRITE, AuthenticatedUser
 from app.auth.revocation import RevocationCache
 from app.auth.throttle import PasswordAttempts
 from app.core.config import Settings
-from app.core.cursors import CursorCodec
 from app.core.errors import Forbidden, Unauthorized
 from app.core.hashing import PasswordHashing
 from app.core.security import InvalidToken, decode_access_token, is_api_key
@@ -53,11 +52,6 @@ def _hashing(request: Request) -> PasswordHashing:
     return hashing
 
 
-def _cursors(request: Request) -> CursorCodec:
-    codec: CursorCodec = request.app.state.cursor_codec
-    return codec
-
-
 def client_address(request: Request) -> str:
     """The peer's address, which password attempts are throttled per. uvicorn takes it from
     X-Forwarded-For only when the peer is a proxy it was told to trust."""
@@ -69,7 +63,6 @@ Address = Annotated[str, Depends(client_address)]
 Revocations = Annotated[RevocationCache, Depends(_revocations)]
 Attempts = Annotated[PasswordAttempts, Depends(_attempts)]
 Hashing = Annotated[PasswordHashing, Depends(_hashing)]
-PageCursors = Annotated[CursorCodec, Depends(_cursors)]
 
 
 async def authenticate(request: Request, token: str | None) -> AuthenticatedUser:

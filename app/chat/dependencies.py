@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from app.auth.dependencies import CurrentUser
 from app.chat.service import find_owned_session
-from app.core.cursors import CursorCodec
 from app.core.db import DatabaseDep, Document
 
 
@@ -15,10 +14,4 @@ async def owned_session(session_id: str, user: CurrentUser, database: DatabaseDe
     return await find_owned_session(database, session_id, user.id)
 
 
-def cursor_codec(request: Request) -> CursorCodec:
-    codec: CursorCodec = request.app.state.cursor_codec
-    return codec
-
-
 OwnedSession = Annotated[Document, Depends(owned_session)]
-Cursors = Annotated[CursorCodec, Depends(cursor_codec)]

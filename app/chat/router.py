@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.auth.dependencies import CurrentUser
 from app.chat import service, session_list
-from app.chat.dependencies import Cursors, OwnedSession
+from app.chat.dependencies import OwnedSession
 from app.chat.schemas import (
     DEFAULT_PAGE_SIZE,
     PLATFORM_PATTERN,
@@ -22,6 +22,7 @@ from app.chat.schemas import (
     SessionOut,
     SessionUpdate,
 )
+from app.core.cursors import Cursors
 from app.core.db import DatabaseDep
 from app.core.idempotency import IdempotencyKey
 from app.core.responses import error_responses

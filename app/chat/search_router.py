@@ -5,10 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.auth.dependencies import CurrentUser
-from app.chat.dependencies import Cursors
 from app.chat.schemas import DEFAULT_PAGE_SIZE, PLATFORM_PATTERN, Page, PageSize
 from app.chat.search import scope_of, search
 from app.chat.search_schemas import MAX_QUERY_CHARS, SearchHit
+from app.core.cursors import Cursors
 from app.core.db import DatabaseDep
 from app.core.responses import error_responses
 

@@ -11,7 +11,9 @@ import binascii
 import hashlib
 import hmac
 import json
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
 
 from app.core.errors import BadRequest
 
@@ -50,3 +52,11 @@ class CursorCodec:
         if not isinstance(values, dict) or values.pop("k", None) != kind:
             raise BadRequest("Invalid cursor")
         return values
+
+
+def _cursor_codec(request: Request) -> CursorCodec:
+    codec: CursorCodec = request.app.state.cursor_codec
+    return codec
+
+
+Cursors = Annotated[CursorCodec, Depends(_cursor_codec)]
