@@ -47,18 +47,25 @@ async def _default_platform(db: AsyncDatabase[Document]) -> None:
 
 async def _backfill_search_terms(db: AsyncDatabase[Document]) -> None:
     """Messages and session titles stored before search existed get their terms (new ones are
-    written with them): one pass over each collection, updates in batches."""
+    written with them): one pass over each collection, updates in batches, progress logged."""
     for collection, source, target in ((MESSAGES, "content", "terms"), (SESSIONS, "title", "title_terms")):
         updates: list[UpdateOne] = []
-        count = 0
+        done = 0
         async for document in db[collection].find({target: {"$exists": False}}, {source: 1}):
             updates.append(
                 UpdateOne({"_id": document["_id"]}, {"$set": {target: text_terms(document.get(source) or "")}})
             )
             if len(updates) >= BATCH:
-                count += (await db[collection].bulk_write(updates, ordered=False)).modified_count
+                done += await _write(db, collection, updates)
                 updates = []
-        if updates:
-            count += (await db[collection].bulk_write(updates, ordered=False)).modified_count
-        if count:
-            log.info("search terms added", extra={"step": SEARCH_TERMS, "collection": collection, "documents": count})
+                progress = {"step": SEARCH_TERMS, "collection": collection, "documents": done}
+                log.info("adding search terms", extra=progress)
+        done += await _write(db, collection, updates)
+        if done:
+            log.info("search terms added", extra={"step": SEARCH_TERMS, "collection": collection, "documents": done})
+
+
+async def _write(db: AsyncDatabase[Document], collection: str, updates: list[UpdateOne]) -> int:
+    if not updates:
+        return 0
+    return (await db[collection].bulk_write(updates, ordered=False)).modified_count
