@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
@@ -55,7 +56,12 @@ async def _user_subscription(
 ) -> AsyncIterator[Subscription]:
     """Taken before the response starts, so that past EVENT_STREAMS_PER_USER the answer is a
     429; dropped when the stream ends, however it ends (request-scoped dependency)."""
-    subscription = hub.subscribe(user.id, last_event_id)
+    async with _held(hub, hub.subscribe(user.id, last_event_id)) as subscription:
+        yield subscription
+
+
+@asynccontextmanager
+async def _held(hub: ChangeHub, subscription: Subscription) -> AsyncIterator[Subscription]:
     try:
         yield subscription
     finally:
@@ -98,11 +104,8 @@ def _resume_after(
 
 async def _session_subscription(session: OwnedSession, user: CurrentUser, hub: Hub) -> AsyncIterator[Subscription]:
     """Like _user_subscription, once the session is known to be the caller's."""
-    subscription = hub.subscribe(user.id)
-    try:
+    async with _held(hub, hub.subscribe(user.id)) as subscription:
         yield subscription
-    finally:
-        hub.unsubscribe(subscription)
 
 
 @router.get(
