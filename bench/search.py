@@ -19,7 +19,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from app.chat.terms import text_terms
-from app.core.db import MESSAGES, SESSIONS, USERS
+from app.core.db import MESSAGES, SESSION_TITLES, SESSIONS, USERS
 from bench import report
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -45,13 +45,15 @@ def _load(db: Any, user_id: ObjectId) -> None:
                 {
                     "user_id": user_id,
                     "title": title,
-                    "title_terms": text_terms(title),
                     "platform": "api",
                     "metadata": {},
                 }
                 | {"message_count": PER_SESSION, "last_message_at": newest, "created_at": newest, "updated_at": newest}
             )
             .inserted_id
+        )
+        db[SESSION_TITLES].insert_one(
+            {"user_id": user_id, "session_id": session_id, "terms": text_terms(title), "created_at": newest}
         )
         documents = []
         for seq in range(1, PER_SESSION + 1):

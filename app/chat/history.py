@@ -7,19 +7,22 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app.chat import repository
 from app.chat.schemas import MessageCreate, MessageOut, SessionCreate, SessionOut
 from app.chat.service import append_dated_messages
-from app.chat.terms import text_terms
 from app.core.db import SESSIONS, Database, Document
+from app.core.errors import DatabaseUnavailable
+from app.core.transactions import run_in_transaction
 from app.core.types import utc_now
 
 SESSION_BATCH = 100
 MESSAGE_PAGE = 500
 SOURCE_ID = "source_id"
 DUPLICATE_KEY = 11000
+CREATE_ATTEMPTS = 3
 
 
 async def totals(database: Database, user_id: ObjectId) -> tuple[int, int]:
@@ -41,34 +44,59 @@ async def session_messages(database: Database, session: SessionOut) -> AsyncIter
 
 
 async def session_for_source(database: Database, user_id: ObjectId, body: SessionCreate) -> tuple[SessionOut, bool]:
-    """The user's session carrying `body.metadata["source_id"]`, created from `body` when there
-    is none yet: (session, created). Race-free: the unique index on (user_id, source id) lets
-    one insert win, a loser reads the winner's. A name another session of the user has already
-    is left out (the session is created without one)."""
+    """The user's session imported from `body.metadata["source_id"]`, created from `body` when
+    there is none yet: (session, created). Race-free: the session and its source record are
+    inserted in one transaction, and the unique index on (user_id, source id) lets one of two
+    concurrent imports commit; the other reads the winner's. A name another session of the
+    user has already is left out (the session is created without one)."""
     source_id = str(body.metadata[SOURCE_ID])
-    existing = await repository.find_session_by_source(database.db, user_id, source_id)
-    if existing is not None:
-        return SessionOut.model_validate(existing), False
-    title = body.effective_title
-    fields: Document = {"title": title, "title_terms": text_terms(title), "platform": body.platform}
-    fields["metadata"] = body.metadata
-    if body.name is not None:
-        fields["name"] = body.name
-    try:
-        session_id = await repository.insert_session(database.db, user_id, fields, utc_now())
-    except DuplicateKeyError:
-        existing = await repository.find_session_by_source(database.db, user_id, source_id)
+    for _ in range(CREATE_ATTEMPTS):
+        existing = await _session_of_source(database, user_id, source_id)
         if existing is not None:
             return SessionOut.model_validate(existing), False
-        if "name" not in fields:
+        try:
+            created = await _create_for_source(database, user_id, body, source_id)
+        except DuplicateKeyError:
+            continue  # a concurrent import of this source (or of this name) committed first
+        await repository.adjust_session_count(database.db, user_id, +1)
+        database.announce(SESSIONS, "insert", [created], user_id)
+        return SessionOut.model_validate(created), True
+    raise DatabaseUnavailable("Too many concurrent imports of this conversation; try again shortly")
+
+
+async def _session_of_source(database: Database, user_id: ObjectId, source_id: str) -> Document | None:
+    """The session the source record names; a record whose session was deleted is dropped,
+    so the conversation can be imported again."""
+    record = await repository.find_session_source(database.db, user_id, source_id)
+    if record is None:
+        return None
+    session = await repository.find_owned_session(database.db, record["session_id"], user_id)
+    if session is None:
+        await repository.delete_session_source(database.db, record["_id"])
+    return session
+
+
+async def _create_for_source(database: Database, user_id: ObjectId, body: SessionCreate, source_id: str) -> Document:
+    fields: Document = {"title": body.effective_title, "platform": body.platform, "metadata": body.metadata}
+
+    async def create(session: AsyncClientSession | None) -> Document:
+        if (
+            body.name is not None
+            and await repository.find_named_session(database.db, user_id, body.name, session) is None
+        ):
+            fields["name"] = body.name
+        session_id = await repository.insert_session(database.db, user_id, fields, utc_now(), session)
+        try:
+            await repository.insert_session_source(database.db, user_id, source_id, session_id, session)
+        except DuplicateKeyError:
+            if session is None:  # no transaction to roll back (a standalone server)
+                await repository.delete_session(database.db, session_id)
             raise
-        del fields["name"]  # the name was the duplicate
-        session_id = await repository.insert_session(database.db, user_id, fields, utc_now())
-    await repository.adjust_session_count(database.db, user_id, +1)
-    created = await repository.find_owned_session(database.db, session_id, user_id)
-    assert created is not None
-    database.announce(SESSIONS, "insert", [created], user_id)
-    return SessionOut.model_validate(created), True
+        created = await repository.find_owned_session(database.db, session_id, user_id, session)
+        assert created is not None
+        return created
+
+    return await run_in_transaction(database, create, serialize_on=("import-source", user_id, source_id))
 
 
 async def append_new_messages(

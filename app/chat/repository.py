@@ -1,4 +1,5 @@
-"""The chat_sessions and messages collections; every query is served by an index from
+"""The chat_sessions and messages collections, and the records search and imports find
+sessions by (session_titles, session_sources); every query is served by an index from
 core.db.INDEXES.
 
 A session is looked up by `_id` alone and its owner checked here, never in callers: a filter of
@@ -17,7 +18,8 @@ from pymongo import DESCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from app.core.db import MESSAGES, SESSIONS, USERS, Document
+from app.chat.terms import text_terms
+from app.core.db import MESSAGES, SESSION_SOURCES, SESSION_TITLES, SESSIONS, USERS, Document
 
 RECENT_ACTIVITY_ORDER = [("updated_at", DESCENDING), ("_id", DESCENDING)]
 
@@ -29,8 +31,9 @@ async def insert_session(
     now: datetime,
     session: AsyncClientSession | None = None,
 ) -> ObjectId:
-    """Insert a session with `fields` (title, platform, metadata and, when given, name).
-    DuplicateKeyError when the user already has a session of that name."""
+    """Insert a session with `fields` (title, platform, metadata and, when given, name), and
+    its title's search terms (in `session`'s transaction, when given). DuplicateKeyError when
+    the user already has a session of that name."""
     document = {
         "user_id": user_id,
         **fields,
@@ -41,6 +44,8 @@ async def insert_session(
     }
     result = await db[SESSIONS].insert_one(document, session=session)
     session_id: ObjectId = result.inserted_id
+    title = {"user_id": user_id, "session_id": session_id, "terms": text_terms(fields["title"]), "created_at": now}
+    await db[SESSION_TITLES].insert_one(title, session=session)
     return session_id
 
 
@@ -129,11 +134,15 @@ async def update_session(
     now: datetime,
     session: AsyncClientSession | None,
 ) -> bool:
-    """Set `changes` and remove the `removals` fields. DuplicateKeyError for a taken name."""
+    """Set `changes` and remove the `removals` fields (a new title's search terms too).
+    DuplicateKeyError for a taken name."""
     update: Document = {"$set": {**changes, "updated_at": now}}
     if removals:
         update["$unset"] = dict.fromkeys(removals, "")
     result = await db[SESSIONS].update_one({"_id": session_id}, update, session=session)
+    if result.matched_count == 1 and "title" in changes:
+        terms = {"$set": {"terms": text_terms(changes["title"])}}
+        await db[SESSION_TITLES].update_one({"session_id": session_id}, terms, session=session)
     return result.matched_count == 1
 
 
@@ -144,7 +153,11 @@ async def mark_session_deleted(db: AsyncDatabase[Document], session_id: ObjectId
 
 
 async def delete_session(db: AsyncDatabase[Document], session_id: ObjectId) -> bool:
+    """Delete the session, then its title and source records (left behind by an interrupted
+    delete, they find nothing: search and imports read the session they name)."""
     result = await db[SESSIONS].delete_one({"_id": session_id})
+    for collection in (SESSION_TITLES, SESSION_SOURCES):
+        await db[collection].delete_many({"session_id": session_id})
     return result.deleted_count == 1
 
 
@@ -235,6 +248,8 @@ async def user_session_ids(db: AsyncDatabase[Document], user_id: ObjectId) -> li
 
 async def delete_user_sessions(db: AsyncDatabase[Document], user_id: ObjectId) -> int:
     result = await db[SESSIONS].delete_many({"user_id": user_id})
+    for collection in (SESSION_TITLES, SESSION_SOURCES):
+        await db[collection].delete_many({"user_id": user_id})
     return result.deleted_count
 
 
@@ -279,8 +294,25 @@ async def user_totals(db: AsyncDatabase[Document], user_id: ObjectId) -> tuple[i
     return 0, 0
 
 
-async def find_session_by_source(db: AsyncDatabase[Document], user_id: ObjectId, source_id: str) -> Document | None:
-    return await db[SESSIONS].find_one({"user_id": user_id, "metadata.source_id": source_id})
+async def find_session_source(db: AsyncDatabase[Document], user_id: ObjectId, source_id: str) -> Document | None:
+    """The record naming the user's session imported from `source_id`."""
+    return await db[SESSION_SOURCES].find_one({"user_id": user_id, "source_id": source_id})
+
+
+async def insert_session_source(
+    db: AsyncDatabase[Document],
+    user_id: ObjectId,
+    source_id: str,
+    session_id: ObjectId,
+    session: AsyncClientSession | None,
+) -> None:
+    """DuplicateKeyError when the user has a session of that source already."""
+    record = {"user_id": user_id, "source_id": source_id, "session_id": session_id}
+    await db[SESSION_SOURCES].insert_one(record, session=session)
+
+
+async def delete_session_source(db: AsyncDatabase[Document], record_id: ObjectId) -> None:
+    await db[SESSION_SOURCES].delete_one({"_id": record_id})
 
 
 async def message_source_ids(db: AsyncDatabase[Document], session_id: ObjectId, source_ids: list[str]) -> set[str]:

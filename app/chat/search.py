@@ -7,8 +7,9 @@ from reading the whole history. Each candidate's stored terms are then checked a
 word of the query. A page also stops after SCAN_BUDGET candidates: it may then hold fewer items
 than asked for, with a cursor to go on, so no request reads more than that whatever the query.
 
-Message hits order by (created_at, _id), title hits by the session's (updated_at, _id); both
-streams are read slice by slice and merged, and the cursor holds the last position served.
+Message hits order by (created_at, _id), title hits by their session's creation time (and
+the title record's _id); both streams are read slice by slice and merged, and the cursor holds
+the last position served.
 A hit whose session is gone (deleted, its messages not yet) or not the user's is dropped.
 """
 
@@ -88,7 +89,7 @@ async def search(
         candidates, cut = await _read_slice(database, scope, query, window.slice, SCAN_BUDGET - examined)
         width = window.width
         top = candidates[0].at if candidates else None
-        matched = [c for c in candidates if query.matches(c.document["title_terms" if c.is_title else "terms"])]
+        matched = [c for c in candidates if query.matches(c.document["terms"])]
         sessions = await _sessions_of(database, scope, matched)
         matched_keys = {c.key for c in matched}
         for candidate in candidates:
@@ -140,10 +141,10 @@ async def _read_slice(
     merged = [_Candidate(d["created_at"], d["_id"], d, False) for d in messages]
     cutoffs = [merged[-1].key] if len(messages) >= budget else []
     if scope.session_id is None:
-        titles = await repository.sessions_with_title_term(database.db, scope.user_id, term, window, budget)
-        merged += [_Candidate(d["updated_at"], d["_id"], d, True) for d in titles]
+        titles = await repository.titles_with_term(database.db, scope.user_id, term, window, budget)
+        merged += [_Candidate(d["created_at"], d["_id"], d, True) for d in titles]
         if len(titles) >= budget:
-            cutoffs.append((titles[-1]["updated_at"], titles[-1]["_id"]))
+            cutoffs.append((titles[-1]["created_at"], titles[-1]["_id"]))
     merged.sort(key=lambda c: c.key, reverse=True)
     if cutoffs:
         cutoff = max(cutoffs)
@@ -152,10 +153,9 @@ async def _read_slice(
 
 
 async def _sessions_of(database: Database, scope: SearchScope, matched: list[_Candidate]) -> dict[ObjectId, Document]:
-    """The sessions of the matched messages that are the user's (and of the platform asked)."""
-    ids = list({c.document["session_id"] for c in matched if not c.is_title})
-    found = await repository.sessions_by_id(database.db, ids)
-    found |= {c.id: c.document for c in matched if c.is_title}
+    """The sessions of the matched messages and titles that are the user's (and of the
+    platform asked)."""
+    found = await repository.sessions_by_id(database.db, list({c.document["session_id"] for c in matched}))
     return {
         session_id: document
         for session_id, document in found.items()
@@ -165,7 +165,7 @@ async def _sessions_of(database: Database, scope: SearchScope, matched: list[_Ca
 
 def _hit(candidate: _Candidate, query: Query, sessions: dict[ObjectId, Document]) -> SearchHit | None:
     document = candidate.document
-    session = sessions.get(candidate.id if candidate.is_title else document["session_id"])
+    session = sessions.get(document["session_id"])
     if session is None:
         return None
     hit_session = HitSession(id=session["_id"], title=session["title"], platform=session.get("platform", "api"))

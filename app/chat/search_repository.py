@@ -1,6 +1,6 @@
 """The reads search makes: one stored term within a bounded time range, newest first, from
-the indexes user_terms_recent / session_terms_recent (messages) and user_title_terms_recent
-(sessions). SecantusDB reads every index entry such a filter matches, so callers keep the
+the indexes user_terms_recent / session_terms_recent (messages) and user_terms_recent
+(session_titles). SecantusDB reads every index entry such a filter matches, so callers keep the
 range narrow; a range on the terms and one on the time together would be a collection scan,
 which is why a query word's prefix is stored as a term of its own (app.chat.terms)."""
 
@@ -13,7 +13,7 @@ from bson import ObjectId
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from app.core.db import MESSAGES, SESSIONS, Document
+from app.core.db import MESSAGES, SESSION_TITLES, SESSIONS, Document
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,13 @@ async def messages_with_term(
     return await cursor.limit(limit).to_list(limit)
 
 
-async def sessions_with_title_term(
+async def titles_with_term(
     db: AsyncDatabase[Document], user_id: ObjectId, term: str, window: TimeSlice, limit: int
 ) -> list[Document]:
-    query = {"user_id": user_id, "title_terms": term, **window.filter("updated_at")}
-    cursor = db[SESSIONS].find(query).sort([("updated_at", DESCENDING), ("_id", DESCENDING)])
+    """Title records of the user's sessions holding `term`, by the session's creation time in
+    the window, newest first, at most `limit`."""
+    query = {"user_id": user_id, "terms": term, **window.filter("created_at")}
+    cursor = db[SESSION_TITLES].find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
     return await cursor.limit(limit).to_list(limit)
 
 

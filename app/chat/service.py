@@ -47,8 +47,7 @@ async def create_session(
     win; a loser reads the winner's session. The look-up first spares the usual case, a program
     finding its session again, a failing insert."""
     title = body.effective_title
-    fields: Document = {"title": title, "title_terms": text_terms(title), "platform": body.platform}
-    fields["metadata"] = body.metadata
+    fields: Document = {"title": title, "platform": body.platform, "metadata": body.metadata}
     if body.name is not None:
         fields["name"] = body.name
 
@@ -69,7 +68,7 @@ async def create_session(
     lock = ("create-session", user_id, idempotency.key if idempotency else None)
     for attempt in range(2):
         try:
-            response = await run_once(database, user_id, idempotency, get_or_create, lock, transactional=False)
+            response = await run_once(database, user_id, idempotency, get_or_create, lock)
         except _NameTaken:
             if attempt:
                 raise
@@ -114,7 +113,6 @@ async def update_session(database: Database, raw_session_id: str, user_id: Objec
         removals: list[str] = []
         if "title" in given and body.title is not None:
             changes["title"] = body.title
-            changes["title_terms"] = text_terms(body.title)
         if "name" in given:
             if body.name is None:
                 removals.append("name")

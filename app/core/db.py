@@ -27,6 +27,8 @@ END_SESSIONS_TIMEOUT_SECONDS = 0.5
 USERS = "users"
 SESSIONS = "chat_sessions"
 MESSAGES = "messages"
+SESSION_TITLES = "session_titles"
+SESSION_SOURCES = "session_sources"
 REFRESH_TOKENS = "refresh_tokens"
 REFRESH_FAMILIES = "refresh_families"
 REVOCATIONS = "revocations"
@@ -66,22 +68,23 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("user_id", ASCENDING), ("name", ASCENDING), ("_id", ASCENDING)], name="user_name"),
         IndexModel([("updated_at", ASCENDING)], name="updated_at"),
+    ],
+    # What search and imports look sessions up by, kept off the session document: every post
+    # updates that document, and on SecantusDB each index on it makes that update dearer, even
+    # one whose keys the post does not change (three more indexes made concurrent posts
+    # collapse; see README, Performance). Written on create, rename and delete only.
+    SESSION_TITLES: [
+        IndexModel([("session_id", ASCENDING)], unique=True, name="session_id_unique"),
         # Search by title (app.chat.search): a term, then a time range, newest first.
         IndexModel(
-            [("user_id", ASCENDING), ("title_terms", ASCENDING), ("updated_at", DESCENDING), ("_id", DESCENDING)],
-            name="user_title_terms_recent",
+            [("user_id", ASCENDING), ("terms", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+            name="user_terms_recent",
         ),
-        # Imports find a session again by its source id (app.transfer): unique per user, and,
-        # the unique index being partial, a plain one for the look-up.
-        IndexModel(
-            [("user_id", ASCENDING), ("metadata.source_id", ASCENDING)],
-            unique=True,
-            partialFilterExpression={"metadata.source_id": {"$type": "string"}},
-            name="user_source_id_unique",
-        ),
-        IndexModel(
-            [("user_id", ASCENDING), ("metadata.source_id", ASCENDING), ("_id", ASCENDING)], name="user_source_id"
-        ),
+    ],
+    # Imports find a session again by its source id (app.chat.history): unique per user.
+    SESSION_SOURCES: [
+        IndexModel([("user_id", ASCENDING), ("source_id", ASCENDING)], unique=True, name="user_source_id_unique"),
+        IndexModel([("session_id", ASCENDING)], name="session_id"),
     ],
     MESSAGES: [
         IndexModel([("session_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="session_seq_unique"),

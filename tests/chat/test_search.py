@@ -14,8 +14,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from app.chat import search
 from app.chat.search_repository import TimeSlice
 from app.chat.terms import PREFIX_MARK, Query, text_terms
-from app.chat.upgrade import SEARCH_TERMS, upgrade_chat_documents
-from app.core.db import MESSAGES, MIGRATIONS, SESSIONS, Document
+from app.chat.upgrade import SEARCH_TERMS, SESSION_RECORDS, upgrade_chat_documents
+from app.core.db import MESSAGES, MIGRATIONS, SESSION_TITLES, SESSIONS, Document
 from tests.explain import assert_uses_index
 from tests.factories import TestUser, all_pages, make_session, make_user, post_message
 
@@ -190,7 +190,7 @@ async def test_explain_shows_index_reads_for_one_two_and_three_words(db: AsyncDa
     for window in (TimeSlice(now - timedelta(minutes=1), None), TimeSlice(None, now, ObjectId())):
         for owner in ({"user_id": user_id}, {"session_id": session_id}):
             await assert_uses_index(db, MESSAGES, {**owner, "terms": term, **window.filter("created_at")})
-        await assert_uses_index(db, SESSIONS, {"user_id": user_id, "title_terms": term, **window.filter("updated_at")})
+        await assert_uses_index(db, SESSION_TITLES, {"user_id": user_id, "terms": term, **window.filter("created_at")})
     await assert_uses_index(db, SESSIONS, {"_id": {"$in": [session_id, ObjectId()]}})
 
 
@@ -204,15 +204,24 @@ def test_terms_hold_words_and_marked_prefixes() -> None:
 async def test_the_migration_gives_older_messages_and_titles_their_terms(
     client: AsyncClient, db: AsyncDatabase[Document]
 ) -> None:
+    """Also the upgrade from the build that kept title terms on the sessions, with their
+    index: both go, so posts no longer pay for them."""
     user = await make_user(client)
     session = await make_session(client, user, "Old title")
     await post_message(client, user, session["_id"], "stored before search existed")
     await db[MESSAGES].update_many({}, {"$unset": {"terms": ""}})
-    await db[SESSIONS].update_many({}, {"$unset": {"title_terms": ""}})
-    await db[MIGRATIONS].delete_one({"name": SEARCH_TERMS})
+    await db[SESSION_TITLES].delete_many({})
+    await db[SESSIONS].update_many({}, {"$set": {"title_terms": ["old"]}})
+    await db[SESSIONS].create_index([("user_id", 1), ("title_terms", 1)], name="user_title_terms_recent")
+    await db[MIGRATIONS].delete_many({"name": {"$in": [SEARCH_TERMS, SESSION_RECORDS]}})
     assert await _search(client, user, "existed") == []
     await upgrade_chat_documents(db)
     assert _contents(await _search(client, user, "existed")) == ["stored before search existed"]
+    assert [hit["kind"] for hit in await _search(client, user, "old title")] == ["title"]
+    assert await db[SESSIONS].count_documents({"title_terms": {"$exists": True}}) == 0
+    assert "user_title_terms_recent" not in {index["name"] async for index in await db[SESSIONS].list_indexes()}
+    await db[MIGRATIONS].delete_many({"name": SESSION_RECORDS})
+    await upgrade_chat_documents(db)  # run again (two servers starting at once): no duplicate
     assert [hit["kind"] for hit in await _search(client, user, "old title")] == ["title"]
 
 

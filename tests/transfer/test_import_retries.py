@@ -12,7 +12,7 @@ from httpx import AsyncClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.chat import history, service
-from app.core.db import MESSAGES, SESSIONS, Document
+from app.core.db import MESSAGES, SESSION_SOURCES, Document
 from app.core.errors import DatabaseUnavailable
 from tests.explain import assert_uses_index
 from tests.factories import all_pages, make_user
@@ -70,7 +70,20 @@ async def test_two_imports_of_one_file_at_once_create_it_once(client: AsyncClien
     assert session["message_count"] == 120
 
 
+async def test_a_deleted_imported_session_comes_back_on_the_next_import(client: AsyncClient) -> None:
+    user = await make_user(client)
+    body = [_long_conversation(3)]
+    await client.post("/chat/import", json=body, headers=user.headers)
+    (session,) = await all_pages(client, user, "/chat/sessions")
+    assert (await client.delete(f"/chat/sessions/{session['_id']}", headers=user.headers)).status_code == 204
+    report = (await client.post("/chat/import", json=body, headers=user.headers)).json()
+    assert report["sessions"] == {"created": 1, "unchanged": 0}
+    assert report["messages"] == {"created": 3, "unchanged": 0}
+    again = (await client.post("/chat/import", json=body, headers=user.headers)).json()
+    assert again["sessions"] == {"created": 0, "unchanged": 1}
+
+
 async def test_import_look_ups_are_served_by_indexes(db: AsyncDatabase[Document]) -> None:
     user_id, session_id = ObjectId(), ObjectId()
-    await assert_uses_index(db, SESSIONS, {"user_id": user_id, "metadata.source_id": "chatgpt:x"})
+    await assert_uses_index(db, SESSION_SOURCES, {"user_id": user_id, "source_id": "chatgpt:x"})
     await assert_uses_index(db, MESSAGES, {"session_id": session_id, "metadata.source_id": {"$in": ["a", "b"]}})
