@@ -104,16 +104,16 @@ async def append_new_messages(
 ) -> int:
     """Append the messages of `batch` (each with metadata["source_id"]) that the session does
     not hold yet, in one transaction; how many were added. A concurrent import of the same
-    messages makes the insert fail on the unique index (nothing of the batch is stored: it is
-    one transaction): the look-up then runs again."""
+    messages makes the insert fail on the unique index of their source records (nothing of the
+    batch is stored: it is one transaction): the look-up then runs again."""
+    ids = [str(message.metadata[SOURCE_ID]) for message, _ in batch]
     for attempt in range(2):
-        ids = [str(message.metadata[SOURCE_ID]) for message, _ in batch]
         present = await repository.message_source_ids(database.db, session_id, ids)
-        fresh = [(m, at) for m, at in batch if str(m.metadata[SOURCE_ID]) not in present]
+        fresh = [(item, source_id) for item, source_id in zip(batch, ids, strict=True) if source_id not in present]
         if not fresh:
             return 0
         try:
-            await append_dated_messages(database, session_id, user_id, fresh)
+            await append_dated_messages(database, session_id, user_id, [m for m, _ in fresh], [i for _, i in fresh])
         except (DuplicateKeyError, BulkWriteError) as exc:
             if attempt or not _duplicate(exc):
                 raise

@@ -1,5 +1,5 @@
-"""The chat_sessions and messages collections, and the records search and imports find
-sessions by (session_titles, session_sources); every query is served by an index from
+"""The chat_sessions and messages collections, and the records search and imports find them
+by (session_titles, session_sources, message_sources); every query is served by an index from
 core.db.INDEXES.
 
 A session is looked up by `_id` alone and its owner checked here, never in callers: a filter of
@@ -19,7 +19,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.chat.terms import text_terms
-from app.core.db import MESSAGES, SESSION_SOURCES, SESSION_TITLES, SESSIONS, USERS, Document
+from app.core.db import MESSAGE_SOURCES, MESSAGES, SESSION_SOURCES, SESSION_TITLES, SESSIONS, USERS, Document
 
 RECENT_ACTIVITY_ORDER = [("updated_at", DESCENDING), ("_id", DESCENDING)]
 
@@ -164,7 +164,9 @@ async def delete_session(db: AsyncDatabase[Document], session_id: ObjectId) -> b
 async def delete_session_messages(
     db: AsyncDatabase[Document], session_id: ObjectId, session: AsyncClientSession | None = None
 ) -> int:
+    """Delete the session's messages and their source records (so an import adds them again)."""
     result = await db[MESSAGES].delete_many({"session_id": session_id}, session=session)
+    await db[MESSAGE_SOURCES].delete_many({"session_id": session_id}, session=session)
     return result.deleted_count
 
 
@@ -259,6 +261,7 @@ async def delete_messages_of_sessions(db: AsyncDatabase[Document], session_ids: 
     for start in range(0, len(session_ids), MESSAGE_DELETE_BATCH):
         batch = session_ids[start : start + MESSAGE_DELETE_BATCH]
         deleted += (await db[MESSAGES].delete_many({"session_id": {"$in": batch}})).deleted_count
+        await db[MESSAGE_SOURCES].delete_many({"session_id": {"$in": batch}})
     return deleted
 
 
@@ -316,8 +319,14 @@ async def delete_session_source(db: AsyncDatabase[Document], record_id: ObjectId
 
 
 async def message_source_ids(db: AsyncDatabase[Document], session_id: ObjectId, source_ids: list[str]) -> set[str]:
-    """Which of `source_ids` the session's messages already carry."""
-    cursor = db[MESSAGES].find(
-        {"session_id": session_id, "metadata.source_id": {"$in": source_ids}}, {"metadata.source_id": 1}
-    )
-    return {document["metadata"]["source_id"] async for document in cursor}
+    """Which of `source_ids` the session's messages were imported from already."""
+    cursor = db[MESSAGE_SOURCES].find({"session_id": session_id, "source_id": {"$in": source_ids}}, {"source_id": 1})
+    return {document["source_id"] async for document in cursor}
+
+
+async def insert_message_sources(
+    db: AsyncDatabase[Document], session_id: ObjectId, source_ids: list[str], session: AsyncClientSession | None
+) -> None:
+    """DuplicateKeyError (a BulkWriteError) when one of them is recorded already."""
+    records = [{"session_id": session_id, "source_id": source_id} for source_id in source_ids]
+    await db[MESSAGE_SOURCES].insert_many(records, ordered=True, session=session)

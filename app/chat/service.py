@@ -250,13 +250,21 @@ def message_document(
 
 
 async def append_dated_messages(
-    database: Database, session_id: ObjectId, user_id: ObjectId, messages: list[tuple[MessageCreate, datetime]]
+    database: Database,
+    session_id: ObjectId,
+    user_id: ObjectId,
+    messages: list[tuple[MessageCreate, datetime]],
+    source_ids: list[str],
 ) -> list[MessageOut]:
     """Append messages that keep their own creation times (an import), in one transaction with
-    the session's counters; NotFound when the session is gone or not the user's; a
-    DuplicateKeyError (nothing stored) when one of them is already there."""
+    the session's counters and the records of the ids they had at their source; NotFound when
+    the session is gone or not the user's; a DuplicateKeyError or BulkWriteError (nothing
+    stored) when one of them is there already."""
 
     async def insert(session: AsyncClientSession | None) -> list[MessageOut]:
+        # The source records first: a duplicate then fails before anything else is written,
+        # which matters on a standalone server, where there is no transaction to roll back.
+        await repository.insert_message_sources(database.db, session_id, source_ids, session)
         first = await repository.claim_seqs(database.db, session_id, user_id, len(messages), utc_now(), session)
         if first is None:
             raise NotFound(SESSION_NOT_FOUND)

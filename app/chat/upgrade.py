@@ -14,16 +14,19 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app.chat.schemas import DEFAULT_PLATFORM
 from app.chat.terms import text_terms
-from app.core.db import MESSAGES, MIGRATIONS, SESSION_SOURCES, SESSION_TITLES, SESSIONS, Document
+from app.core.db import MESSAGE_SOURCES, MESSAGES, MIGRATIONS, SESSION_SOURCES, SESSION_TITLES, SESSIONS, Document
 from app.core.types import utc_now
 
 log = logging.getLogger(__name__)
 SESSIONS_PLATFORM = "chat_sessions.platform"
 SEARCH_TERMS = "search_terms"
-SESSION_RECORDS = "session_titles_and_sources"
+LOOKUP_RECORDS = "title_and_source_records"
 BATCH = 500
-# Indexes an earlier build kept on chat_sessions (now on session_titles and session_sources).
-OBSOLETE_SESSION_INDEXES = ("user_title_terms_recent", "user_source_id_unique", "user_source_id")
+# Indexes an earlier build kept on the sessions and messages themselves.
+OBSOLETE_INDEXES = {
+    SESSIONS: ("user_title_terms_recent", "user_source_id_unique", "user_source_id"),
+    MESSAGES: ("session_source_id_unique", "session_source_id"),
+}
 DUPLICATE_KEY = 11000
 Write = UpdateOne | InsertOne[Document]
 
@@ -31,7 +34,7 @@ Write = UpdateOne | InsertOne[Document]
 async def upgrade_chat_documents(db: AsyncDatabase[Document]) -> None:
     await _once(db, SESSIONS_PLATFORM, _default_platform)
     await _once(db, SEARCH_TERMS, _backfill_search_terms)
-    await _once(db, SESSION_RECORDS, _backfill_session_records)
+    await _once(db, LOOKUP_RECORDS, _backfill_lookup_records)
 
 
 async def _once(
@@ -69,11 +72,22 @@ async def _backfill_search_terms(db: AsyncDatabase[Document]) -> None:
         log.info("search terms added", extra={"step": SEARCH_TERMS, "messages": done})
 
 
-async def _backfill_session_records(db: AsyncDatabase[Document]) -> None:
+async def _backfill_lookup_records(db: AsyncDatabase[Document]) -> None:
     """Sessions stored before title and source records existed get their title record (terms
-    for search) and, when imported, their source record; an earlier build's title terms and indexes on the
-    sessions themselves go. Records that exist already are kept (the inserts are unordered and
-    their duplicate-key failures ignored), so this is safe next to a running server."""
+    for search) and, when imported, their source record, and imported messages theirs; an
+    earlier build's title terms and indexes on the sessions and messages themselves go.
+    Records that exist already are kept (the inserts are unordered and their duplicate-key
+    failures ignored), so this is safe next to a running server."""
+    await _backfill_session_records(db)
+    await _backfill_message_sources(db)
+    await db[SESSIONS].update_many({"title_terms": {"$exists": True}}, {"$unset": {"title_terms": ""}})
+    for collection, names in OBSOLETE_INDEXES.items():
+        existing = {index["name"] async for index in await db[collection].list_indexes()}
+        for name in set(names) & existing:
+            await db[collection].drop_index(name)
+
+
+async def _backfill_session_records(db: AsyncDatabase[Document]) -> None:
     fields = {"user_id": 1, "title": 1, "created_at": 1, "metadata.source_id": 1}
     titles: list[Write] = []
     sources: list[Write] = []
@@ -88,15 +102,25 @@ async def _backfill_session_records(db: AsyncDatabase[Document]) -> None:
         if len(titles) >= BATCH:
             done += await _write(db, SESSION_TITLES, titles) + await _write(db, SESSION_SOURCES, sources)
             titles, sources = [], []
-            log.info("adding session records", extra={"step": SESSION_RECORDS, "records": done})
+            log.info("adding session records", extra={"step": LOOKUP_RECORDS, "records": done})
     done += await _write(db, SESSION_TITLES, titles) + await _write(db, SESSION_SOURCES, sources)
-    await db[SESSIONS].update_many({"title_terms": {"$exists": True}}, {"$unset": {"title_terms": ""}})
-    existing = {index["name"] async for index in await db[SESSIONS].list_indexes()}
-    for name in OBSOLETE_SESSION_INDEXES:
-        if name in existing:
-            await db[SESSIONS].drop_index(name)
     if done:
-        log.info("session records added", extra={"step": SESSION_RECORDS, "records": done})
+        log.info("session records added", extra={"step": LOOKUP_RECORDS, "records": done})
+
+
+async def _backfill_message_sources(db: AsyncDatabase[Document]) -> None:
+    imported = {"metadata.source_id": {"$type": "string"}}
+    sources: list[Write] = []
+    done = 0
+    async for message in db[MESSAGES].find(imported, {"session_id": 1, "metadata.source_id": 1}):
+        sources.append(InsertOne({"session_id": message["session_id"], "source_id": message["metadata"]["source_id"]}))
+        if len(sources) >= BATCH:
+            done += await _write(db, MESSAGE_SOURCES, sources)
+            sources = []
+            log.info("adding message source records", extra={"step": LOOKUP_RECORDS, "records": done})
+    done += await _write(db, MESSAGE_SOURCES, sources)
+    if done:
+        log.info("message source records added", extra={"step": LOOKUP_RECORDS, "records": done})
 
 
 async def _write(db: AsyncDatabase[Document], collection: str, requests: list[Write]) -> int:

@@ -29,6 +29,7 @@ SESSIONS = "chat_sessions"
 MESSAGES = "messages"
 SESSION_TITLES = "session_titles"
 SESSION_SOURCES = "session_sources"
+MESSAGE_SOURCES = "message_sources"
 REFRESH_TOKENS = "refresh_tokens"
 REFRESH_FAMILIES = "refresh_families"
 REVOCATIONS = "revocations"
@@ -81,10 +82,15 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="user_terms_recent",
         ),
     ],
-    # Imports find a session again by its source id (app.chat.history): unique per user.
+    # Imports find a session, and a session's messages, again by their source ids
+    # (app.chat.history): unique per user, and per session. Kept off the messages too, so
+    # posts (which have none) pay for no index of them.
     SESSION_SOURCES: [
         IndexModel([("user_id", ASCENDING), ("source_id", ASCENDING)], unique=True, name="user_source_id_unique"),
         IndexModel([("session_id", ASCENDING)], name="session_id"),
+    ],
+    MESSAGE_SOURCES: [
+        IndexModel([("session_id", ASCENDING), ("source_id", ASCENDING)], unique=True, name="session_source_id_unique")
     ],
     MESSAGES: [
         IndexModel([("session_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="session_seq_unique"),
@@ -96,15 +102,6 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel(
             [("session_id", ASCENDING), ("terms", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
             name="session_terms_recent",
-        ),
-        IndexModel(
-            [("session_id", ASCENDING), ("metadata.source_id", ASCENDING)],
-            unique=True,
-            partialFilterExpression={"metadata.source_id": {"$type": "string"}},
-            name="session_source_id_unique",
-        ),
-        IndexModel(
-            [("session_id", ASCENDING), ("metadata.source_id", ASCENDING), ("_id", ASCENDING)], name="session_source_id"
         ),
     ],
     REFRESH_TOKENS: [

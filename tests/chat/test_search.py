@@ -14,7 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from app.chat import search
 from app.chat.search_repository import TimeSlice
 from app.chat.terms import PREFIX_MARK, Query, text_terms
-from app.chat.upgrade import SEARCH_TERMS, SESSION_RECORDS, upgrade_chat_documents
+from app.chat.upgrade import LOOKUP_RECORDS, SEARCH_TERMS, upgrade_chat_documents
 from app.core.db import MESSAGES, MIGRATIONS, SESSION_TITLES, SESSIONS, Document
 from tests.explain import assert_uses_index
 from tests.factories import TestUser, all_pages, make_session, make_user, post_message
@@ -213,14 +213,14 @@ async def test_the_migration_gives_older_messages_and_titles_their_terms(
     await db[SESSION_TITLES].delete_many({})
     await db[SESSIONS].update_many({}, {"$set": {"title_terms": ["old"]}})
     await db[SESSIONS].create_index([("user_id", 1), ("title_terms", 1)], name="user_title_terms_recent")
-    await db[MIGRATIONS].delete_many({"name": {"$in": [SEARCH_TERMS, SESSION_RECORDS]}})
+    await db[MIGRATIONS].delete_many({"name": {"$in": [SEARCH_TERMS, LOOKUP_RECORDS]}})
     assert await _search(client, user, "existed") == []
     await upgrade_chat_documents(db)
     assert _contents(await _search(client, user, "existed")) == ["stored before search existed"]
     assert [hit["kind"] for hit in await _search(client, user, "old title")] == ["title"]
     assert await db[SESSIONS].count_documents({"title_terms": {"$exists": True}}) == 0
     assert "user_title_terms_recent" not in {index["name"] async for index in await db[SESSIONS].list_indexes()}
-    await db[MIGRATIONS].delete_many({"name": SESSION_RECORDS})
+    await db[MIGRATIONS].delete_many({"name": LOOKUP_RECORDS})
     await upgrade_chat_documents(db)  # run again (two servers starting at once): no duplicate
     assert [hit["kind"] for hit in await _search(client, user, "old title")] == ["title"]
 

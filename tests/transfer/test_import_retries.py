@@ -12,7 +12,8 @@ from httpx import AsyncClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.chat import history, service
-from app.core.db import MESSAGES, SESSION_SOURCES, Document
+from app.chat.upgrade import LOOKUP_RECORDS, upgrade_chat_documents
+from app.core.db import MESSAGE_SOURCES, MIGRATIONS, SESSION_SOURCES, Document
 from app.core.errors import DatabaseUnavailable
 from tests.explain import assert_uses_index
 from tests.factories import all_pages, make_user
@@ -86,4 +87,21 @@ async def test_a_deleted_imported_session_comes_back_on_the_next_import(client: 
 async def test_import_look_ups_are_served_by_indexes(db: AsyncDatabase[Document]) -> None:
     user_id, session_id = ObjectId(), ObjectId()
     await assert_uses_index(db, SESSION_SOURCES, {"user_id": user_id, "source_id": "chatgpt:x"})
-    await assert_uses_index(db, MESSAGES, {"session_id": session_id, "metadata.source_id": {"$in": ["a", "b"]}})
+    await assert_uses_index(db, MESSAGE_SOURCES, {"session_id": session_id, "source_id": {"$in": ["a", "b"]}})
+
+
+async def test_imports_from_before_source_records_are_found_again_after_the_upgrade(
+    client: AsyncClient, db: AsyncDatabase[Document]
+) -> None:
+    """An earlier build found imported sessions and messages by metadata.source_id on the
+    documents themselves; the upgrade records them, so importing again still adds nothing."""
+    user = await make_user(client)
+    body = [_long_conversation(5)]
+    await client.post("/chat/import", json=body, headers=user.headers)
+    for collection in (SESSION_SOURCES, MESSAGE_SOURCES):
+        await db[collection].delete_many({})
+    await db[MIGRATIONS].delete_many({"name": LOOKUP_RECORDS})
+    await upgrade_chat_documents(db)
+    again = (await client.post("/chat/import", json=body, headers=user.headers)).json()
+    assert again["sessions"] == {"created": 0, "unchanged": 1}
+    assert again["messages"] == {"created": 0, "unchanged": 5}
