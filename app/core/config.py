@@ -15,6 +15,11 @@ from app.core.private_files import PRIVATE_DIR_MODE
 MIN_SECRET_BYTES = 32
 MIN_METRICS_TOKEN_BYTES = 16
 SECRET_FILE_NAME = "jwt_secret"
+# Transactions one server process runs at once (app.core.transactions). SecantusDB does not
+# run transactions in parallel usefully: 64 concurrent posts, each a transaction writing a
+# message and its search terms, finished 4x fewer per second than one at a time, many after
+# the 2.5 s timeout; 1, 2 or 4 at a time all ran at the one-at-a-time rate (~200/s).
+DEFAULT_MAX_TRANSACTIONS = 4
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -53,6 +58,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     account_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     db_timeout_seconds: float = Field(default=2.5, gt=0, le=60)
+    db_max_transactions: int = Field(default=DEFAULT_MAX_TRANSACTIONS, ge=1, le=10_000)
     body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     request_body_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
     request_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)

@@ -15,8 +15,8 @@ from fastapi import Depends, Request
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
-from app.core.config import Settings
-from app.core.locks import KeyedLocks
+from app.core.config import DEFAULT_MAX_TRANSACTIONS, Settings
+from app.core.locks import KeyedLocks, Slots
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,7 @@ class Database:
     db: AsyncDatabase[Document]
     supports_transactions: bool
     transaction_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    transaction_slots: Slots = field(default_factory=lambda: Slots(DEFAULT_MAX_TRANSACTIONS))
     # Set only where there are no change streams (a standalone server): services announce
     # their writes here (collection, operation, full document, owner) for this process's
     # event streams.
@@ -188,7 +189,8 @@ async def open_database(
             "session's counters are written separately, so counters can drift after a crash; "
             "run MongoDB as a replica set (a single node is enough)"
         )
-    database = Database(client, client[settings.mongodb_db], supports_transactions)
+    slots = Slots(settings.db_max_transactions)
+    database = Database(client, client[settings.mongodb_db], supports_transactions, transaction_slots=slots)
     await ensure_indexes(database.db)
     return database
 

@@ -1,4 +1,5 @@
-"""Per-key asyncio locks that exist only while someone holds or waits for them."""
+"""Per-key asyncio locks that exist only while someone holds or waits for them, and a bounded
+number of slots for work that must not all run at once."""
 
 from __future__ import annotations
 
@@ -39,3 +40,23 @@ class KeyedLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+class Slots:
+    """At most `count` holders at a time; the others wait their turn, first come first served."""
+
+    def __init__(self, count: int) -> None:
+        self._semaphore = asyncio.Semaphore(count)
+
+    @asynccontextmanager
+    async def hold(self, timeout: float | None = None) -> AsyncIterator[None]:
+        """Hold a slot; LockTimeout when none is free within `timeout` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._semaphore.acquire()
+        except TimeoutError as exc:
+            raise LockTimeout from exc
+        try:
+            yield
+        finally:
+            self._semaphore.release()

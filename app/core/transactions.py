@@ -37,10 +37,13 @@ async def run_in_transaction(
     timeout bounds the whole transaction: a dead database is a 503, not a two-minute wait.
     `timeout` (seconds) gives a transaction whose work grows with the data (clearing a long
     session) a longer bound than that.
+
+    At most DB_MAX_TRANSACTIONS run at once in this process (see config.DEFAULT_MAX_TRANSACTIONS);
+    the rest wait for a slot, as long as for their turn.
     """
     timeout = timeout or database.client.options.timeout
     try:
-        async with database.transaction_locks.hold(serialize_on, timeout):
+        async with database.transaction_locks.hold(serialize_on, timeout), database.transaction_slots.hold(timeout):
             if not database.supports_transactions:
                 with pymongo.timeout(timeout):
                     return await body(None)

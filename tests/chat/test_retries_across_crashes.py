@@ -23,10 +23,17 @@ CONCURRENT_CREATES = scaled(50, 200)
 
 
 def _post_until_answered(http: httpx.Client, path: str, content: str, key: str) -> httpx.Response:
-    """What a careful client does: retry with the same key while the first is in flight (409)."""
+    """What a careful client does: retry with the same key while the first is in flight (409),
+    and after a dropped connection (a pooled keep-alive connection the server closed as it was
+    reused: seen once in CI)."""
     deadline = time.monotonic() + 60
     while True:
-        response = http.post(path, json={"content": content}, headers={"Idempotency-Key": key})
+        try:
+            response = http.post(path, json={"content": content}, headers={"Idempotency-Key": key})
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            continue
         if response.status_code != 409 or time.monotonic() > deadline:
             return response
         time.sleep(min(float(response.headers.get("Retry-After", "1")), 2.0))
