@@ -77,14 +77,12 @@ async def _session_of_source(database: Database, user_id: ObjectId, source_id: s
 
 
 async def _create_for_source(database: Database, user_id: ObjectId, body: SessionCreate, source_id: str) -> Document:
-    fields: Document = {"title": body.effective_title, "platform": body.platform, "metadata": body.metadata}
-
     async def create(session: AsyncClientSession | None) -> Document:
-        if (
-            body.name is not None
-            and await repository.find_named_session(database.db, user_id, body.name, session) is None
-        ):
-            fields["name"] = body.name
+        fields: Document = {"title": body.effective_title, "platform": body.platform, "metadata": body.metadata}
+        if body.name is not None:
+            taken = await repository.find_named_session(database.db, user_id, body.name, session)
+            if taken is None:
+                fields["name"] = body.name
         session_id = await repository.insert_session(database.db, user_id, fields, utc_now(), session)
         try:
             await repository.insert_session_source(database.db, user_id, source_id, session_id, session)
