@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -28,6 +28,7 @@ OBSOLETE_INDEXES = {
     MESSAGES: ("session_source_id_unique", "session_source_id"),
 }
 DUPLICATE_KEY = 11000
+IMPORTED = {"metadata.source_id": {"$type": "string"}}
 Write = UpdateOne | InsertOne[Document]
 
 
@@ -55,21 +56,14 @@ async def _default_platform(db: AsyncDatabase[Document]) -> None:
 
 
 async def _backfill_search_terms(db: AsyncDatabase[Document]) -> None:
-    """Messages stored before search existed get their terms (new ones are written with them):
-    one pass, updates in batches, progress logged."""
-    updates: list[Write] = []
-    done = 0
-    async for document in db[MESSAGES].find({"terms": {"$exists": False}}, {"content": 1}):
-        updates.append(
-            UpdateOne({"_id": document["_id"]}, {"$set": {"terms": text_terms(document.get("content") or "")}})
-        )
-        if len(updates) >= BATCH:
-            done += await _write(db, MESSAGES, updates)
-            updates = []
-            log.info("adding search terms", extra={"step": SEARCH_TERMS, "messages": done})
-    done += await _write(db, MESSAGES, updates)
-    if done:
-        log.info("search terms added", extra={"step": SEARCH_TERMS, "messages": done})
+    """Messages stored before search existed get their terms (new ones are written with them)."""
+
+    async def updates() -> AsyncIterator[Write]:
+        async for document in db[MESSAGES].find({"terms": {"$exists": False}}, {"content": 1}):
+            terms = text_terms(document.get("content") or "")
+            yield UpdateOne({"_id": document["_id"]}, {"$set": {"terms": terms}})
+
+    await _write_in_batches(db, MESSAGES, updates(), SEARCH_TERMS)
 
 
 async def _backfill_lookup_records(db: AsyncDatabase[Document]) -> None:
@@ -78,8 +72,25 @@ async def _backfill_lookup_records(db: AsyncDatabase[Document]) -> None:
     earlier build's title terms and indexes on the sessions and messages themselves go.
     Records that exist already are kept (the inserts are unordered and their duplicate-key
     failures ignored), so this is safe next to a running server."""
-    await _backfill_session_records(db)
-    await _backfill_message_sources(db)
+
+    async def titles() -> AsyncIterator[Write]:
+        async for session in db[SESSIONS].find({}, {"user_id": 1, "title": 1, "created_at": 1}):
+            terms = text_terms(session.get("title") or "")
+            owner = {"user_id": session["user_id"], "session_id": session["_id"]}
+            yield InsertOne({**owner, "terms": terms, "created_at": session["created_at"]})
+
+    async def session_sources() -> AsyncIterator[Write]:
+        async for session in db[SESSIONS].find(IMPORTED, {"user_id": 1, "metadata.source_id": 1}):
+            owner = {"user_id": session["user_id"], "session_id": session["_id"]}
+            yield InsertOne({**owner, "source_id": session["metadata"]["source_id"]})
+
+    async def message_sources() -> AsyncIterator[Write]:
+        async for message in db[MESSAGES].find(IMPORTED, {"session_id": 1, "metadata.source_id": 1}):
+            yield InsertOne({"session_id": message["session_id"], "source_id": message["metadata"]["source_id"]})
+
+    await _write_in_batches(db, SESSION_TITLES, titles(), LOOKUP_RECORDS)
+    await _write_in_batches(db, SESSION_SOURCES, session_sources(), LOOKUP_RECORDS)
+    await _write_in_batches(db, MESSAGE_SOURCES, message_sources(), LOOKUP_RECORDS)
     await db[SESSIONS].update_many({"title_terms": {"$exists": True}}, {"$unset": {"title_terms": ""}})
     for collection, names in OBSOLETE_INDEXES.items():
         existing = {index["name"] async for index in await db[collection].list_indexes()}
@@ -87,40 +98,21 @@ async def _backfill_lookup_records(db: AsyncDatabase[Document]) -> None:
             await db[collection].drop_index(name)
 
 
-async def _backfill_session_records(db: AsyncDatabase[Document]) -> None:
-    fields = {"user_id": 1, "title": 1, "created_at": 1, "metadata.source_id": 1}
-    titles: list[Write] = []
-    sources: list[Write] = []
+async def _write_in_batches(
+    db: AsyncDatabase[Document], collection: str, requests: AsyncIterator[Write], step: str
+) -> None:
+    """Send `requests` in unordered batches of BATCH, logging the progress after each."""
+    batch: list[Write] = []
     done = 0
-    async for session in db[SESSIONS].find({}, fields):
-        owner = {"user_id": session["user_id"], "session_id": session["_id"]}
-        terms = text_terms(session.get("title") or "")
-        titles.append(InsertOne({**owner, "terms": terms, "created_at": session["created_at"]}))
-        source_id = (session.get("metadata") or {}).get("source_id")
-        if isinstance(source_id, str):
-            sources.append(InsertOne({**owner, "source_id": source_id}))
-        if len(titles) >= BATCH:
-            done += await _write(db, SESSION_TITLES, titles) + await _write(db, SESSION_SOURCES, sources)
-            titles, sources = [], []
-            log.info("adding session records", extra={"step": LOOKUP_RECORDS, "records": done})
-    done += await _write(db, SESSION_TITLES, titles) + await _write(db, SESSION_SOURCES, sources)
+    async for request in requests:
+        batch.append(request)
+        if len(batch) >= BATCH:
+            done += await _write(db, collection, batch)
+            batch = []
+            log.info("upgrading", extra={"step": step, "collection": collection, "documents": done})
+    done += await _write(db, collection, batch)
     if done:
-        log.info("session records added", extra={"step": LOOKUP_RECORDS, "records": done})
-
-
-async def _backfill_message_sources(db: AsyncDatabase[Document]) -> None:
-    imported = {"metadata.source_id": {"$type": "string"}}
-    sources: list[Write] = []
-    done = 0
-    async for message in db[MESSAGES].find(imported, {"session_id": 1, "metadata.source_id": 1}):
-        sources.append(InsertOne({"session_id": message["session_id"], "source_id": message["metadata"]["source_id"]}))
-        if len(sources) >= BATCH:
-            done += await _write(db, MESSAGE_SOURCES, sources)
-            sources = []
-            log.info("adding message source records", extra={"step": LOOKUP_RECORDS, "records": done})
-    done += await _write(db, MESSAGE_SOURCES, sources)
-    if done:
-        log.info("message source records added", extra={"step": LOOKUP_RECORDS, "records": done})
+        log.info("upgraded", extra={"step": step, "collection": collection, "documents": done})
 
 
 async def _write(db: AsyncDatabase[Document], collection: str, requests: list[Write]) -> int:
