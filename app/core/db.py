@@ -70,10 +70,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("user_id", ASCENDING), ("name", ASCENDING), ("_id", ASCENDING)], name="user_name"),
         IndexModel([("updated_at", ASCENDING)], name="updated_at"),
     ],
-    # What search and imports look sessions up by, kept off the session document: every post
-    # updates that document, and on SecantusDB each index on it makes that update dearer, even
-    # one whose keys the post does not change (three more indexes made concurrent posts
-    # collapse; see README, Performance). Written on create, rename and delete only.
+    # What search and imports look sessions up by, kept off the session document, which every
+    # post updates: posts then write no index entries for them (on SecantusDB each index write
+    # in a post's transaction slows concurrent posts; see README, Performance). Written on
+    # create, rename and delete only.
     SESSION_TITLES: [
         IndexModel([("session_id", ASCENDING)], unique=True, name="session_id_unique"),
         # Search by title (app.chat.search): a term, then a time range, newest first.
