@@ -14,16 +14,22 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.chat import repository
+from app.chat.schemas import MessageCreate
+from app.chat.service import message_document
+from app.core.config import DEFAULT_MAX_TRANSACTIONS
 from app.core.db import Database
+from app.core.locks import Slots
 from app.core.transactions import run_in_transaction
 from bench.load import summarize
 
+BENCH_MESSAGE = MessageCreate(content="benchmark message", role="user")
 Operation = Callable[[ObjectId, ObjectId], Awaitable[Any]]
 
 
 def operations(client: AsyncMongoClient[dict[str, Any]], db_name: str) -> dict[str, Operation]:
     """The API's own repository calls, with its transaction runner, minus HTTP and the app."""
-    database = Database(client, client[db_name], supports_transactions=True)
+    # The same bound on concurrent transactions as the server's default, so api/raw compares like with like.
+    database = Database(client, client[db_name], True, Slots(DEFAULT_MAX_TRANSACTIONS))
     db = database.db
 
     async def send_message(session_id: ObjectId, user_id: ObjectId) -> None:
@@ -31,8 +37,8 @@ def operations(client: AsyncMongoClient[dict[str, Any]], db_name: str) -> dict[s
             now = datetime.now(UTC)
             seq = await repository.claim_seqs(db, session_id, user_id, 1, now, session)
             assert seq is not None
-            message = {"session_id": session_id, "user_id": user_id, "role": "user", "content": "benchmark message"}
-            await repository.insert_messages(db, [message | {"metadata": {}, "seq": seq, "created_at": now}], session)
+            document = message_document(session_id, user_id, BENCH_MESSAGE, seq, now)  # with its search terms
+            await repository.insert_messages(db, [document], session)
             return await repository.messages_in_seq_range(db, session_id, seq, seq, session)
 
         await run_in_transaction(database, body, serialize_on=(user_id, session_id))

@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
-from app.core.config import DEFAULT_MAX_TRANSACTIONS, Settings
+from app.core.config import Settings
 from app.core.locks import KeyedLocks, Slots
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,8 @@ class Database:
     client: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
     supports_transactions: bool
+    transaction_slots: Slots
     transaction_locks: KeyedLocks = field(default_factory=KeyedLocks)
-    transaction_slots: Slots = field(default_factory=lambda: Slots(DEFAULT_MAX_TRANSACTIONS))
     # Set only where there are no change streams (a standalone server): services announce
     # their writes here (collection, operation, full document, owner) for this process's
     # event streams.
@@ -190,7 +190,7 @@ async def open_database(
             "run MongoDB as a replica set (a single node is enough)"
         )
     slots = Slots(settings.db_max_transactions)
-    database = Database(client, client[settings.mongodb_db], supports_transactions, transaction_slots=slots)
+    database = Database(client, client[settings.mongodb_db], supports_transactions, slots)
     await ensure_indexes(database.db)
     return database
 
