@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.auth.dependencies import CurrentUser
-from app.chat import service, session_list
+from app.chat import named_append, service, session_list
 from app.chat.dependencies import OwnedSession
 from app.chat.schemas import (
     DEFAULT_PAGE_SIZE,
@@ -15,6 +15,8 @@ from app.chat.schemas import (
     MessageList,
     MessageOut,
     MessagesPageSize,
+    NamedSessionAppended,
+    NamedSessionMessages,
     Page,
     PageSize,
     SessionCreate,
@@ -44,6 +46,21 @@ async def create_session(
 ) -> Response:
     """Create a session (201). With a `name` you already use: that session, unchanged (200)."""
     return (await service.create_session(database, user.id, body, idempotency)).to_response()
+
+
+@router.post(
+    "/by-name",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NamedSessionAppended,
+    responses={**KEYED, **error_responses(404)},
+)
+async def append_to_named_session(
+    body: NamedSessionMessages, user: CurrentUser, database: DatabaseDep, idempotency: IdempotencyKey
+) -> Response:
+    """Append 1-100 messages to your session of this `name`; when you have none, it is created
+    (with `title`, `platform` and `metadata`) in the same transaction as these messages, so a
+    refused request leaves no empty session behind."""
+    return (await named_append.append_to_named_session(database, user.id, body, idempotency)).to_response()
 
 
 @router.get("")

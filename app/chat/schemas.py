@@ -103,3 +103,22 @@ class MessageOut(DocumentModel):
 
 class MessageList(BaseModel):
     items: list[MessageOut]
+
+
+class NamedSessionMessages(RequestModel):
+    """Messages for the session of `name`; the other fields are the session's when it is new."""
+
+    name: SessionName
+    title: Title | None = Field(default=None, description="When the session is created (default: the name)")
+    platform: Platform = DEFAULT_PLATFORM
+    metadata: Metadata = Field(default_factory=dict, description="The session's, when it is created")
+    messages: list[MessageCreate] = Field(min_length=1, max_length=MAX_BATCH)
+
+    def session_create(self) -> SessionCreate:
+        return SessionCreate(title=self.title, name=self.name, platform=self.platform, metadata=self.metadata)
+
+
+class NamedSessionAppended(BaseModel):
+    session: SessionOut
+    created: bool = Field(description="Whether the session was created with these messages")
+    items: list[MessageOut]

@@ -24,7 +24,7 @@ SESSION_NOT_FOUND = "Chat session not found"
 NAME_TAKEN = "You already have a session with this name"
 
 
-class _NameTaken(Conflict):
+class NameTaken(Conflict):
     detail = NAME_TAKEN
 
 
@@ -59,7 +59,7 @@ async def create_session(
         try:
             session_id = await repository.insert_session(database.db, user_id, fields, utc_now(), session)
         except DuplicateKeyError as exc:
-            raise _NameTaken() from exc
+            raise NameTaken() from exc
         created = await repository.find_owned_session(database.db, session_id, user_id, session)
         assert created is not None
         database.announce(SESSIONS, "insert", [created], user_id)
@@ -69,7 +69,7 @@ async def create_session(
     for attempt in range(2):
         try:
             response = await run_once(database, user_id, idempotency, get_or_create, lock)
-        except _NameTaken:
+        except NameTaken:
             if attempt:
                 raise
             continue  # a concurrent create of this name won: the look-up now finds it
@@ -210,26 +210,35 @@ async def append_messages(
     session_id = _session_id(raw_session_id)
 
     async def insert(session: AsyncClientSession | None) -> StoredResponse:
-        now = utc_now()
-        first = await repository.claim_seqs(database.db, session_id, user_id, len(messages), now, session)
-        if first is None:
-            raise NotFound(SESSION_NOT_FOUND)
-        documents = [
-            message_document(session_id, user_id, message, first + offset, now)
-            for offset, message in enumerate(messages)
-        ]
-        await repository.insert_messages(database.db, documents, session)
-        last = first + len(messages) - 1
-        stored = [
-            MessageOut.model_validate(d)
-            for d in await repository.messages_in_seq_range(database.db, session_id, first, last, session)
-        ]
+        stored = await store_messages(database, session_id, user_id, messages, session)
         if database.publish_local is not None:  # no transaction here: this body runs once
-            await _announce_messages(database, session_id, user_id, stored)
+            await announce_messages(database, session_id, user_id, stored)
         body = MessageList(items=stored).model_dump_json() if as_list else stored[0].model_dump_json()
         return StoredResponse(201, body)
 
     return await run_once(database, user_id, idempotency, insert, _session_lock(user_id, session_id))
+
+
+async def store_messages(
+    database: Database,
+    session_id: ObjectId,
+    user_id: ObjectId,
+    messages: list[MessageCreate],
+    session: AsyncClientSession | None,
+) -> list[MessageOut]:
+    """Count the messages on the user's session and insert them with their seqs (in
+    `session`'s transaction), then read them back; NotFound when the session is not the user's."""
+    now = utc_now()
+    first = await repository.claim_seqs(database.db, session_id, user_id, len(messages), now, session)
+    if first is None:
+        raise NotFound(SESSION_NOT_FOUND)
+    documents = [
+        message_document(session_id, user_id, message, first + offset, now) for offset, message in enumerate(messages)
+    ]
+    await repository.insert_messages(database.db, documents, session)
+    last = first + len(messages) - 1
+    stored = await repository.messages_in_seq_range(database.db, session_id, first, last, session)
+    return [MessageOut.model_validate(d) for d in stored]
 
 
 def message_document(
@@ -279,11 +288,11 @@ async def append_dated_messages(
 
     stored = await run_in_transaction(database, insert, serialize_on=_session_lock(user_id, session_id))
     if database.publish_local is not None:
-        await _announce_messages(database, session_id, user_id, stored)
+        await announce_messages(database, session_id, user_id, stored)
     return stored
 
 
-async def _announce_messages(
+async def announce_messages(
     database: Database, session_id: ObjectId, user_id: ObjectId, stored: list[MessageOut]
 ) -> None:
     database.announce(MESSAGES, "insert", [m.model_dump(by_alias=True) for m in stored], user_id)

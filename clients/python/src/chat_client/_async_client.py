@@ -21,7 +21,7 @@ from chat_client._exceptions import (
     NotFound,
     from_response,
 )
-from chat_client._models import ImportReport, Message, MessageIn, Page, Session, User
+from chat_client._models import Appended, ImportReport, Message, MessageIn, Page, Session, User
 from chat_client._stream import FollowState
 
 
@@ -124,6 +124,30 @@ class AsyncClient:
             cursor = page.next_cursor
 
     # Messages
+
+    async def append_to(
+        self,
+        name: str,
+        messages: Iterable[MessageIn | dict[str, Any]],
+        *,
+        platform: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        title: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Appended:
+        """Append to your session of this name, 100 per request. When you have none, it is
+        created (with the platform, metadata and title) in the same transaction as the first
+        batch: a refused request stores nothing, not even an empty session."""
+        fields = {"platform": platform, "metadata": metadata, "title": title}
+        session: Session | None = None
+        created = False
+        items: list[Message] = []
+        for call in _core.named_batch_calls(name, messages, fields, idempotency_key):
+            batch = Appended.model_validate_json((await self._send(call)).content)
+            session, created, items = batch.session, created or batch.created, items + batch.items
+        if session is None:
+            raise ValueError("append_to needs at least one message")
+        return Appended(session=session, created=created, items=items)
 
     async def append(
         self,

@@ -9,7 +9,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +222,20 @@ def batch_calls(session_id: str, messages: Iterable[MessageIn | dict[str, Any]],
         chunk_key = (key if len(chunks) == 1 else f"{key}:{number}") if key else new_idempotency_key()
         body = {"messages": [m.model_dump(mode="json") for m in chunk]}
         yield Call("POST", f"/chat/sessions/{session_id}/messages/batch", json=body, idempotency_key=chunk_key)
+
+
+def named_batch_calls(
+    name: str,
+    messages: Iterable[MessageIn | dict[str, Any]],
+    session_fields: dict[str, Any],
+    key: str | None,
+) -> Iterator[Call]:
+    """Like batch_calls, to the session of `name` (created with the first batch when new, with
+    `session_fields`: title, platform and metadata when given)."""
+    fields = {field: value for field, value in session_fields.items() if value is not None}
+    for call in batch_calls("", messages, key):
+        assert call.json is not None
+        yield replace(call, path="/chat/sessions/by-name", json={"name": name, **fields, **call.json})
 
 
 def as_message(message: MessageIn | dict[str, Any] | str, role: str, metadata: dict[str, Any] | None) -> MessageIn:

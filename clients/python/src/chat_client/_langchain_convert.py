@@ -1,6 +1,8 @@
 """LangChain messages <-> the server's role, content and metadata, exactly both ways.
 
-`role` and text `content` map directly (human -> user, ai -> assistant, system, tool). The
+`role` and text `content` map directly (human -> user, ai -> assistant, system, tool); a
+message chunk (what `stream()` adds up to) is stored as the message it is, its
+tool_call_chunks merged into tool_calls. The
 rest goes in `metadata`, under the names the README's OpenAI mapping uses where there is one
 (`tool_calls` in OpenAI's shape, `tool_call_id`, `name`), so other clients read it too; and
 LangChain's own fields under theirs (`id`, `additional_kwargs`, `response_metadata`,
@@ -18,11 +20,13 @@ from typing import Any, cast
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
+    BaseMessageChunk,
     HumanMessage,
     InvalidToolCall,
     SystemMessage,
     ToolCall,
     ToolMessage,
+    message_chunk_to_message,
 )
 
 from chat_client._models import Message, MessageIn, Role
@@ -33,6 +37,8 @@ COMMON = ("id", "name", "additional_kwargs", "response_metadata")
 
 
 def to_store(message: BaseMessage) -> MessageIn:
+    if isinstance(message, BaseMessageChunk):  # what a streamed run adds up to (stream, astream)
+        message = message_chunk_to_message(message)
     role = ROLES.get(message.type)
     if role is None:
         raise ValueError(f"cannot store a LangChain {message.type!r} message (human, ai, system and tool only)")

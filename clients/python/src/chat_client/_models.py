@@ -56,6 +56,14 @@ class MessageIn(_Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class Appended(_Model):
+    """What `append_to` stored: the session (and whether these messages created it) and them."""
+
+    session: Session
+    created: bool
+    items: list[Message]
+
+
 class Page(_Model, Generic[T]):
     items: list[T]
     next_cursor: str | None = None

@@ -4,7 +4,9 @@
 
     history = ChatServerMessageHistory(session_name="support-42", base_url="http://127.0.0.1:8000", api_key="cak_...")
 
-Bound to the session of that name (created on first use: get-or-create). It keeps the messages
+Bound to the session of that name. Reading the history of a name you have no session of
+creates nothing; the first messages added create the session in the same request (one
+transaction), so a turn that stores nothing leaves no empty session behind. It keeps the messages
 it has read and asks only for newer ones (`after_seq`), so reading the history costs one small
 request however long the conversation is. Sync methods use a `Client`, the async ones
 (`aget_messages`, `aadd_messages`, `aclear`) an `AsyncClient`: native, no threads. Messages
@@ -22,7 +24,7 @@ from langchain_core.messages import BaseMessage
 from chat_client._async_client import AsyncClient
 from chat_client._client import Client
 from chat_client._langchain_convert import from_store, to_store
-from chat_client._models import Message, Session
+from chat_client._models import Appended, Message
 
 DEFAULT_PLATFORM = "langchain"
 
@@ -93,16 +95,24 @@ class ChatServerMessageHistory(BaseChatMessageHistory):
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
-        client = self._sync()
-        self._take(list(client.messages(self._sync_session(), after_seq=self._last_seq)))
+        session_id = self._find_sync_session()
+        if session_id is not None:
+            self._take(list(self._sync().messages(session_id, after_seq=self._last_seq)))
         return list(self._cache)
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
-        if messages:
-            self._took_our_own(self._sync().append_many(self._sync_session(), [to_store(m) for m in messages]))
+        if not messages:
+            return
+        stored = [to_store(m) for m in messages]  # all converted before anything is sent
+        if self._session_id is not None:
+            self._took_our_own(self._sync().append_many(self._session_id, stored))
+            return
+        self._took_our_own(self._bind(self._sync().append_to(self.session_name, stored, **self._creation)))
 
     def clear(self) -> None:
-        self._sync().clear_messages(self._sync_session())
+        session_id = self._find_sync_session()
+        if session_id is not None:
+            self._sync().clear_messages(session_id)
         self._forget()
 
     def close(self) -> None:
@@ -113,17 +123,25 @@ class ChatServerMessageHistory(BaseChatMessageHistory):
     # Async
 
     async def aget_messages(self) -> list[BaseMessage]:
-        client, session_id = self._async(), await self._async_session()
-        self._take([message async for message in client.messages(session_id, after_seq=self._last_seq)])
+        client, session_id = self._async(), await self._find_async_session()
+        if session_id is not None:
+            self._take([message async for message in client.messages(session_id, after_seq=self._last_seq)])
         return list(self._cache)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
-        if messages:
-            stored = await self._async().append_many(await self._async_session(), [to_store(m) for m in messages])
-            self._took_our_own(stored)
+        if not messages:
+            return
+        stored = [to_store(m) for m in messages]
+        if self._session_id is not None:
+            self._took_our_own(await self._async().append_many(self._session_id, stored))
+            return
+        appended = await self._async().append_to(self.session_name, stored, **self._creation)
+        self._took_our_own(self._bind(appended))
 
     async def aclear(self) -> None:
-        await self._async().clear_messages(await self._async_session())
+        session_id = await self._find_async_session()
+        if session_id is not None:
+            await self._async().clear_messages(session_id)
         self._forget()
 
     async def aclose(self) -> None:
@@ -146,19 +164,26 @@ class ChatServerMessageHistory(BaseChatMessageHistory):
             self._owned.append(self._async_client)
         return self._async_client
 
-    def _sync_session(self) -> str:
+    @property
+    def _creation(self) -> dict[str, Any]:
+        return {"platform": self.platform, "metadata": self.session_metadata}
+
+    def _find_sync_session(self) -> str | None:
+        """The bound session; else the session of the name, if there is one (nothing is created:
+        the first messages create it, with them)."""
         if self._session_id is None:
-            session = self._sync().session(self.session_name, platform=self.platform, metadata=self.session_metadata)
-            self._bind(session)
-        assert self._session_id is not None
+            session = self._sync().find_session(self.session_name)
+            if session is not None:
+                self._session_id = session.id
         return self._session_id
 
-    async def _async_session(self) -> str:
+    async def _find_async_session(self) -> str | None:
         if self._session_id is None:
-            client = self._async()
-            self._bind(await client.session(self.session_name, platform=self.platform, metadata=self.session_metadata))
-        assert self._session_id is not None
+            session = await self._async().find_session(self.session_name)
+            if session is not None:
+                self._session_id = session.id
         return self._session_id
 
-    def _bind(self, session: Session) -> None:
-        self._session_id = session.id
+    def _bind(self, appended: Appended) -> list[Message]:
+        self._session_id = appended.session.id
+        return appended.items

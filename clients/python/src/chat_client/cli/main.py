@@ -127,8 +127,10 @@ def run(args: argparse.Namespace, chat: Client) -> None:
                 out.write(render.message_block(message) + "\n")
     elif args.command == "append":
         text = sys.stdin.read() if args.text == "-" else args.text
-        session = chat.session(name=args.name, platform=args.platform)
-        message = chat.append(session, text, role=args.role, metadata=args.metadata)
+        # One request: a new session is created with its first message, or not at all.
+        message_in = {"content": text, "role": args.role, "metadata": args.metadata or {}}
+        appended = chat.append_to(args.name, [message_in], platform=args.platform)
+        session, message = appended.session, appended.items[0]
         if args.json:
             render.json_line(out, render.message_json(message))
         else:
