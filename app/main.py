@@ -26,7 +26,7 @@ from app.core.change_stream import watch_changes
 from app.core.changes import ChangeHub
 from app.core.config import Settings, with_persistent_secret
 from app.core.cursors import CursorCodec
-from app.core.db import MESSAGES, SESSIONS, Database, close_client, open_database, redact_uri
+from app.core.db import MESSAGES, SESSION_DELETIONS, SESSIONS, Database, close_client, open_database, redact_uri
 from app.core.embedded import EmbeddedDatabase, EmbeddedDatabaseError
 from app.core.errors import install_error_handlers
 from app.core.hashing import PasswordHashing
@@ -91,7 +91,8 @@ async def _change_feed(database: Database, hub: ChangeHub, settings: Settings) -
         database.publish_local = hub.publish_local
         yield
         return
-    async with watch_changes(database, hub, [SESSIONS, MESSAGES], open_timeout=4 * settings.db_timeout_seconds):
+    watched = [SESSIONS, MESSAGES, SESSION_DELETIONS]
+    async with watch_changes(database, hub, watched, open_timeout=4 * settings.db_timeout_seconds):
         yield
 
 

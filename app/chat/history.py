@@ -88,7 +88,7 @@ async def _create_for_source(database: Database, user_id: ObjectId, body: Sessio
             await repository.insert_session_source(database.db, user_id, source_id, session_id, session)
         except DuplicateKeyError:
             if session is None:  # no transaction to roll back (a standalone server)
-                await repository.delete_session(database.db, session_id)
+                await repository.delete_session(database.db, session_id, None)
             raise
         created = await repository.find_owned_session(database.db, session_id, user_id, session)
         assert created is not None

@@ -19,7 +19,16 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.chat.terms import text_terms
-from app.core.db import MESSAGE_SOURCES, MESSAGES, SESSION_SOURCES, SESSION_TITLES, SESSIONS, USERS, Document
+from app.core.db import (
+    MESSAGE_SOURCES,
+    MESSAGES,
+    SESSION_DELETIONS,
+    SESSION_SOURCES,
+    SESSION_TITLES,
+    SESSIONS,
+    USERS,
+    Document,
+)
 
 RECENT_ACTIVITY_ORDER = [("updated_at", DESCENDING), ("_id", DESCENDING)]
 
@@ -146,19 +155,24 @@ async def update_session(
     return result.matched_count == 1
 
 
-async def mark_session_deleted(db: AsyncDatabase[Document], session_id: ObjectId, now: datetime) -> bool:
-    """Set `deleted_at` just before the delete (see service.delete_session)."""
-    result = await db[SESSIONS].update_one({"_id": session_id}, {"$set": {"deleted_at": now}})
-    return result.matched_count == 1
-
-
-async def delete_session(db: AsyncDatabase[Document], session_id: ObjectId) -> bool:
-    """Delete the session, then its title and source records (left behind by an interrupted
-    delete, they find nothing: search and imports read the session they name)."""
-    result = await db[SESSIONS].delete_one({"_id": session_id})
+async def delete_session(
+    db: AsyncDatabase[Document],
+    session_id: ObjectId,
+    deletion: Document | None,
+    session: AsyncClientSession | None = None,
+) -> bool:
+    """Delete the session and record its `deletion` (in `session`'s transaction, when given;
+    None: a session no one has seen yet, an import's undone create), then its title and source
+    records (left behind by an interrupted delete on a server without transactions, they find
+    nothing: search and imports read the session they name)."""
+    result = await db[SESSIONS].delete_one({"_id": session_id}, session=session)
+    if result.deleted_count != 1:
+        return False
+    if deletion is not None:
+        await db[SESSION_DELETIONS].insert_one(deletion, session=session)
     for collection in (SESSION_TITLES, SESSION_SOURCES):
-        await db[collection].delete_many({"session_id": session_id})
-    return result.deleted_count == 1
+        await db[collection].delete_many({"session_id": session_id}, session=session)
+    return True
 
 
 async def delete_session_messages(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -14,7 +14,7 @@ from app.chat.paging import SeqRange, message_page_range
 from app.chat.schemas import MessageCreate, MessageList, MessageOut, Page, SessionCreate, SessionOut, SessionUpdate
 from app.chat.terms import text_terms
 from app.core.cursors import CursorCodec
-from app.core.db import MESSAGES, SESSIONS, Database, Document
+from app.core.db import MESSAGES, SESSION_DELETIONS, SESSIONS, Database, Document
 from app.core.errors import BadRequest, Conflict, NotFound, UnprocessableContent
 from app.core.idempotency import IdempotentRequest, StoredResponse, run_once
 from app.core.transactions import run_in_transaction
@@ -22,6 +22,9 @@ from app.core.types import parse_object_id, utc_now
 
 SESSION_NOT_FOUND = "Chat session not found"
 NAME_TAKEN = "You already have a session with this name"
+# How long a deletion's record stays (a TTL index removes it): change streams read it at once,
+# and one resuming later reads the record from the oplog's entry, not from the collection.
+DELETION_RECORD_KEPT = timedelta(hours=1)
 
 
 class NameTaken(Conflict):
@@ -148,16 +151,27 @@ async def delete_session(database: Database, raw_session_id: str, user_id: Objec
     to it (posting reads the session in its transaction), and its messages are unreachable
     even if the second step is interrupted.
 
-    The session is first marked with `deleted_at`: a change stream's delete event carries only
-    the `_id`, and that update carries the whole document, owner included, for event streams."""
+    The delete records the deletion (the session as it was, and its owner) in its transaction:
+    a change stream's delete event carries only the `_id`, and the record's insert event
+    carries everything event streams need, however late it is read."""
     session_id = _session_id(raw_session_id)
-    current = await _owned_or_404(database, session_id, user_id)
-    now = utc_now()
-    if not await repository.mark_session_deleted(database.db, session_id, now):
-        raise NotFound(SESSION_NOT_FOUND)
-    if not await repository.delete_session(database.db, session_id):
-        raise NotFound(SESSION_NOT_FOUND)
-    database.announce(SESSIONS, "update", [{**current, "deleted_at": now}], user_id)
+
+    async def delete(session: AsyncClientSession | None) -> Document:
+        current = await _owned_or_404(database, session_id, user_id, session)
+        now = utc_now()
+        deletion: Document = {
+            "user_id": user_id,
+            "session_id": session_id,
+            "session": current,
+            "deleted_at": now,
+            "expires_at": now + DELETION_RECORD_KEPT,
+        }
+        if not await repository.delete_session(database.db, session_id, deletion, session):
+            raise NotFound(SESSION_NOT_FOUND)
+        return deletion
+
+    deletion = await run_in_transaction(database, delete, serialize_on=_session_lock(user_id, session_id))
+    database.announce(SESSION_DELETIONS, "insert", [deletion], user_id)
     await repository.adjust_session_count(database.db, user_id, -1)
     await repository.delete_session_messages(database.db, session_id)
 

@@ -1,8 +1,12 @@
 """One change stream per server process, feeding the ChangeHub.
 
 It watches the given collections of the app's database and publishes every insert, update
-and replace whose full document carries the owner field (deletes carry only the `_id`: a
-domain that needs deletions seen marks the document before deleting it). Event ids are the
+and replace whose full document carries the owner field. An insert's document is in the change
+itself; an update's is looked up when the event is read (`updateLookup`), so it is the
+document as it is then, and nothing once it is deleted: such an update is dropped, and an
+event that must not be lost never depends on it. Deletes carry only the `_id`: a domain that
+needs deletions seen inserts a record of the deletion (with its owner) in the delete's
+transaction, and that insert's event is the deletion's. Event ids are the
 change stream's resume tokens, so they are the same on every server watching the database
 and a client may reconnect to any of them.
 
@@ -93,7 +97,7 @@ class ChangeStreamWatcher:
     def _publish(self, change: Mapping[str, Any]) -> None:
         document = change.get("fullDocument")
         if not isinstance(document, dict) or OWNER_FIELD not in document:
-            return  # an update whose document is already deleted again
+            return  # an update of a document deleted since (its deletion has its own event)
         token = str(change["_id"]["_data"])
         collection = str(change["ns"]["coll"])
         self.hub.publish(Change(token, collection, str(change["operationType"]), document, document[OWNER_FIELD]))

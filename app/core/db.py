@@ -30,6 +30,7 @@ MESSAGES = "messages"
 SESSION_TITLES = "session_titles"
 SESSION_SOURCES = "session_sources"
 MESSAGE_SOURCES = "message_sources"
+SESSION_DELETIONS = "session_deletions"
 REFRESH_TOKENS = "refresh_tokens"
 REFRESH_FAMILIES = "refresh_families"
 REVOCATIONS = "revocations"
@@ -92,6 +93,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     MESSAGE_SOURCES: [
         IndexModel([("session_id", ASCENDING), ("source_id", ASCENDING)], unique=True, name="session_source_id_unique")
     ],
+    # A deleted session's record, inserted in the delete's transaction: its change-stream
+    # event carries the session and its owner (a delete event carries only the `_id`, and a
+    # look-up after the delete finds nothing). Needed only until the streams have read it.
+    SESSION_DELETIONS: [_expires()],
     MESSAGES: [
         IndexModel([("session_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="session_seq_unique"),
         # Search (app.chat.search): a term, then a time range, newest first; per user or per session.

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from app.chat.schemas import MessageOut, SessionOut
 from app.core.changes import Change
-from app.core.db import MESSAGES, SESSIONS
+from app.core.db import MESSAGES, SESSION_DELETIONS, SESSIONS
 
 SESSION_CREATED = "session.created"
 SESSION_UPDATED = "session.updated"
@@ -35,7 +35,12 @@ def _user_event(change: Change) -> ServerSentEvent | None:
         return ServerSentEvent(event=MESSAGE_CREATED, id=change.token, raw_data=_message_json(change))
     if change.collection == SESSIONS:
         session = SessionOut.model_validate(change.document).model_dump_json()
-        return ServerSentEvent(event=_session_event_name(change), id=change.token, raw_data=session)
+        name = SESSION_CREATED if change.operation == "insert" else SESSION_UPDATED
+        return ServerSentEvent(event=name, id=change.token, raw_data=session)
+    if change.collection == SESSION_DELETIONS and change.operation == "insert":
+        # The record of the deletion (chat.service.delete_session) holds the session as it was.
+        session = SessionOut.model_validate(change.document["session"]).model_dump_json()
+        return ServerSentEvent(event=SESSION_DELETED, id=change.token, raw_data=session)
     return None
 
 
@@ -56,11 +61,7 @@ def message_event(message: MessageOut) -> ServerSentEvent:
 
 
 def session_deleted(change: Change, session_id: ObjectId) -> bool:
-    return (
-        change.collection == SESSIONS
-        and change.document.get("_id") == session_id
-        and change.document.get("deleted_at") is not None
-    )
+    return change.collection == SESSION_DELETIONS and change.document.get("session_id") == session_id
 
 
 def session_message_count(change: Change, session_id: ObjectId) -> int | None:
@@ -69,12 +70,6 @@ def session_message_count(change: Change, session_id: ObjectId) -> int | None:
         return None
     count = change.document.get("message_count")
     return count if isinstance(count, int) else None
-
-
-def _session_event_name(change: Change) -> str:
-    if change.document.get("deleted_at") is not None:
-        return SESSION_DELETED  # marked just before its delete (chat.service.delete_session)
-    return SESSION_CREATED if change.operation == "insert" else SESSION_UPDATED
 
 
 def _message_json(change: Change) -> str:
