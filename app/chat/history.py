@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import NamedTuple
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -16,11 +17,10 @@ from app.chat.service import append_dated_messages
 from app.core.db import SESSIONS, Database, Document
 from app.core.errors import DatabaseUnavailable
 from app.core.transactions import run_in_transaction
-from app.core.types import utc_now
+from app.core.types import parse_object_id
 
 SESSION_BATCH = 100
 MESSAGE_PAGE = 500
-SOURCE_ID = "source_id"
 DUPLICATE_KEY = 11000
 CREATE_ATTEMPTS = 3
 
@@ -43,19 +43,40 @@ async def session_messages(database: Database, session: SessionOut) -> AsyncIter
             yield MessageOut.model_validate(document)
 
 
-async def session_for_source(database: Database, user_id: ObjectId, body: SessionCreate) -> tuple[SessionOut, bool]:
-    """The user's session imported from `body.metadata["source_id"]`, created from `body` when
-    there is none yet: (session, created). Race-free: the session and its source record are
-    inserted in one transaction, and the unique index on (user_id, source id) lets one of two
-    concurrent imports commit; the other reads the winner's. A name another session of the
-    user has already is left out (the session is created without one)."""
-    source_id = str(body.metadata[SOURCE_ID])
+class SessionDates(NamedTuple):
+    created_at: datetime
+    updated_at: datetime
+
+
+class DatedMessage(NamedTuple):
+    message: MessageCreate
+    created_at: datetime
+    source_id: str  # the id it had at its source
+
+
+async def owns_session(database: Database, user_id: ObjectId, raw_session_id: str) -> bool:
+    """Whether the user has a session of this id (an export of theirs restored: still there)."""
+    try:
+        session_id = parse_object_id(raw_session_id)
+    except ValueError:
+        return False
+    return await repository.find_owned_session(database.db, session_id, user_id) is not None
+
+
+async def session_for_source(
+    database: Database, user_id: ObjectId, body: SessionCreate, source_id: str, dates: SessionDates
+) -> tuple[SessionOut, bool]:
+    """The user's session imported from `source_id`, created from `body` (with the
+    conversation's `dates`) when there is none yet: (session, created). Race-free: the session
+    and its source record are inserted in one transaction, and the unique index on (user_id,
+    source id) lets one of two concurrent imports commit; the other reads the winner's. A name
+    another session of the user has already is left out (the session is created without one)."""
     for _ in range(CREATE_ATTEMPTS):
         existing = await _session_of_source(database, user_id, source_id)
         if existing is not None:
             return SessionOut.model_validate(existing), False
         try:
-            created = await _create_for_source(database, user_id, body, source_id)
+            created = await _create_for_source(database, user_id, body, source_id, dates)
         except DuplicateKeyError:
             continue  # a concurrent import of this source (or of this name) committed first
         await repository.adjust_session_count(database.db, user_id, +1)
@@ -76,14 +97,18 @@ async def _session_of_source(database: Database, user_id: ObjectId, source_id: s
     return session
 
 
-async def _create_for_source(database: Database, user_id: ObjectId, body: SessionCreate, source_id: str) -> Document:
+async def _create_for_source(
+    database: Database, user_id: ObjectId, body: SessionCreate, source_id: str, dates: SessionDates
+) -> Document:
     async def create(session: AsyncClientSession | None) -> Document:
         fields: Document = {"title": body.effective_title, "platform": body.platform, "metadata": body.metadata}
         if body.name is not None:
             taken = await repository.find_named_session(database.db, user_id, body.name, session)
             if taken is None:
                 fields["name"] = body.name
-        session_id = await repository.insert_session(database.db, user_id, fields, utc_now(), session)
+        session_id = await repository.insert_session(
+            database.db, user_id, fields, dates.created_at, session, updated_at=dates.updated_at
+        )
         try:
             await repository.insert_session_source(database.db, user_id, source_id, session_id, session)
         except DuplicateKeyError:
@@ -98,20 +123,23 @@ async def _create_for_source(database: Database, user_id: ObjectId, body: Sessio
 
 
 async def append_new_messages(
-    database: Database, user_id: ObjectId, session_id: ObjectId, batch: list[tuple[MessageCreate, datetime]]
+    database: Database, user_id: ObjectId, session_id: ObjectId, batch: list[DatedMessage], active_at: datetime
 ) -> int:
-    """Append the messages of `batch` (each with metadata["source_id"]) that the session does
-    not hold yet, in one transaction; how many were added. A concurrent import of the same
-    messages makes the insert fail on the unique index of their source records (nothing of the
-    batch is stored: it is one transaction): the look-up then runs again."""
-    ids = [str(message.metadata[SOURCE_ID]) for message, _ in batch]
+    """Append the messages of `batch` that the session does not hold yet (by their source ids),
+    in one transaction; how many were added. A concurrent import of the same messages makes
+    the insert fail on the unique index of their source records (nothing of the batch is
+    stored: it is one transaction): the look-up then runs again."""
+    ids = [item.source_id for item in batch]
     for attempt in range(2):
         present = await repository.message_source_ids(database.db, session_id, ids)
-        fresh = [(item, source_id) for item, source_id in zip(batch, ids, strict=True) if source_id not in present]
+        fresh = [item for item in batch if item.source_id not in present]
         if not fresh:
             return 0
+        messages = [(item.message, item.created_at) for item in fresh]
         try:
-            await append_dated_messages(database, session_id, user_id, [m for m, _ in fresh], [i for _, i in fresh])
+            await append_dated_messages(
+                database, session_id, user_id, messages, [item.source_id for item in fresh], active_at
+            )
         except (DuplicateKeyError, BulkWriteError) as exc:
             if attempt or not _duplicate(exc):
                 raise

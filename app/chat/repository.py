@@ -39,17 +39,19 @@ async def insert_session(
     fields: Document,
     now: datetime,
     session: AsyncClientSession | None = None,
+    updated_at: datetime | None = None,
 ) -> ObjectId:
     """Insert a session with `fields` (title, platform, metadata and, when given, name), and
-    its title's search terms (in `session`'s transaction, when given). DuplicateKeyError when
-    the user already has a session of that name."""
+    its title's search terms (in `session`'s transaction, when given), created `now` (and last
+    active at `updated_at`, by default then too: an import keeps the conversation's times).
+    DuplicateKeyError when the user already has a session of that name."""
     document = {
         "user_id": user_id,
         **fields,
         "message_count": 0,
         "last_message_at": None,
         "created_at": now,
-        "updated_at": now,
+        "updated_at": updated_at or now,
     }
     result = await db[SESSIONS].insert_one(document, session=session)
     session_id: ObjectId = result.inserted_id
@@ -199,10 +201,12 @@ async def claim_seqs(
     count: int,
     now: datetime,
     session: AsyncClientSession | None,
+    dated: datetime | None = None,
 ) -> int | None:
     """Count `count` new messages and record the activity on the user's session; returns the
     first of their seqs (the next `count` numbers are theirs). None when the session is
-    missing or not the user's.
+    missing or not the user's. `dated`: messages of that time (an import), which move the
+    session's last activity forward to `dated` and `now`, never back.
 
     In a transaction: read, then update by `_id` (a concurrent writer's update conflicts and is
     retried, so the count read is the one we increment). Without one (a standalone MongoDB):
@@ -211,7 +215,11 @@ async def claim_seqs(
     current = await find_owned_session(db, session_id, user_id, session)
     if current is None:
         return None
-    change = {"$inc": {"message_count": count}, "$set": {"last_message_at": now, "updated_at": now}}
+    change: Document = {"$inc": {"message_count": count}}
+    if dated is None:
+        change["$set"] = {"last_message_at": now, "updated_at": now}
+    else:
+        change["$max"] = {"last_message_at": dated, "updated_at": max(now, dated)}
     if session is None:
         document = await db[SESSIONS].find_one_and_update(
             {"_id": session_id}, change, projection={"message_count": 1}, return_document=ReturnDocument.AFTER

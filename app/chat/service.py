@@ -278,17 +278,20 @@ async def append_dated_messages(
     user_id: ObjectId,
     messages: list[tuple[MessageCreate, datetime]],
     source_ids: list[str],
+    active_at: datetime,
 ) -> list[MessageOut]:
     """Append messages that keep their own creation times (an import), in one transaction with
-    the session's counters and the records of the ids they had at their source; NotFound when
-    the session is gone or not the user's; a DuplicateKeyError or BulkWriteError (nothing
-    stored) when one of them is there already."""
+    the session's counters and the records of the ids they had at their source; the session's
+    last activity moves forward to `active_at` (the conversation's) and the messages' times.
+    NotFound when the session is gone or not the user's; a DuplicateKeyError or BulkWriteError
+    (nothing stored) when one of them is there already."""
+    last = max(created_at for _, created_at in messages)
 
     async def insert(session: AsyncClientSession | None) -> list[MessageOut]:
         # The source records first: a duplicate then fails before anything else is written,
         # which matters on a standalone server, where there is no transaction to roll back.
         await repository.insert_message_sources(database.db, session_id, source_ids, session)
-        first = await repository.claim_seqs(database.db, session_id, user_id, len(messages), utc_now(), session)
+        first = await repository.claim_seqs(database.db, session_id, user_id, len(messages), active_at, session, last)
         if first is None:
             raise NotFound(SESSION_NOT_FOUND)
         documents = [
@@ -296,8 +299,8 @@ async def append_dated_messages(
             for offset, (message, created_at) in enumerate(messages)
         ]
         await repository.insert_messages(database.db, documents, session)
-        last = first + len(messages) - 1
-        stored = await repository.messages_in_seq_range(database.db, session_id, first, last, session)
+        last_seq = first + len(messages) - 1
+        stored = await repository.messages_in_seq_range(database.db, session_id, first, last_seq, session)
         return [MessageOut.model_validate(d) for d in stored]
 
     stored = await run_in_transaction(database, insert, serialize_on=_session_lock(user_id, session_id))

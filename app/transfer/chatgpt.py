@@ -4,8 +4,9 @@ ChatGPT produces, holding one or several conversation files (`conversations.json
 
 Each conversation is a tree of nodes (`mapping`, linked by `parent`): edits and regenerations
 are branches. The conversation as it was last shown is the path from the root to
-`current_node`, which is what is imported. Roles, text parts and create times are kept; the
-model slug goes to the message's metadata; parts that are not text (images, files, ...) are
+`current_node`, which is what is imported. Roles, text parts and create times are kept, and
+the conversation's create and update times become the session's; the model slug goes to the
+message's metadata; parts that are not text (images, files, ...) are
 listed in metadata under `non_text_parts`, never a failure.
 
 Arrays are read with ijson (streamed), one conversation in memory at a time.
@@ -84,11 +85,12 @@ def _conversation(item: Any, index: int) -> Conversation | Unreadable:
     current = item.get("current_node")
     if not isinstance(mapping, dict) or not isinstance(current, str) or current not in mapping:
         return Unreadable(label, "the conversation has no message tree (mapping and current_node)")
-    metadata: dict[str, Any] = {"source_id": SOURCE_PREFIX + raw_id[:200], "source": PLATFORM}
+    metadata: dict[str, Any] = {}
     if isinstance(item.get("default_model_slug"), str):
         metadata["model"] = item["default_model_slug"][:200]
     created = from_epoch(item.get("create_time"))
-    conversation = Conversation(metadata["source_id"], title.strip() or "Untitled", PLATFORM, metadata)
+    conversation = Conversation(SOURCE_PREFIX + raw_id[:200], title.strip() or "Untitled", PLATFORM, metadata)
+    conversation.created_at, conversation.updated_at = created, from_epoch(item.get("update_time"))
     for node_id in _current_path(mapping, current):
         node = mapping[node_id]
         message = node.get("message") if isinstance(node, dict) else None
@@ -118,7 +120,7 @@ def _add_message(conversation: Conversation, node_id: str, message: dict[str, An
         return
     content: dict[str, Any] = typed(message, "content", dict, {})
     texts, others = _parts(content)
-    metadata: dict[str, Any] = {"source_id": node_id[:200]}
+    metadata: dict[str, Any] = {}
     model = typed(typed(message, "metadata", dict, {}), "model_slug", str, "")
     if model:
         metadata["model"] = model[:200]
@@ -131,7 +133,7 @@ def _add_message(conversation: Conversation, node_id: str, message: dict[str, An
             return
         text = "[" + ", ".join(part["content_type"] for part in others[:10]) + "]"
     created = from_epoch(message.get("create_time")) or fallback
-    conversation.messages.append(ImportedMessage(node_id, role, text, metadata, created))
+    conversation.messages.append(ImportedMessage(node_id[:200], role, text, metadata, created))
 
 
 def _parts(content: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:

@@ -1,5 +1,6 @@
 """What every import format is read into: conversations of messages, each keyed by the id it
-had at its source (which makes a second import of the same file a no-op)."""
+had at its source (which makes a second import of the same file a no-op). Source ids and
+dates are fields of their own: metadata is only ever what the source's user wrote."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ class Conversation:
     platform: str
     metadata: dict[str, Any]
     name: str | None = None  # a session's own key (our export carries it)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    # Our own export: (owner id, session id) where it was exported, to restore into that account.
+    exported_as: tuple[str, str] | None = None
     messages: list[ImportedMessage] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (message source id, reason)
 

@@ -1,11 +1,14 @@
 """Imports: read a file (our NDJSON, or a ChatGPT export) conversation by conversation and
 store what is not there yet, through the chat domain's history functions.
 
-Idempotent: a session is found again by its source id (metadata.source_id, unique per user),
-a message by its source id within its session (unique too), so importing a file twice, or
-again after a crash, creates nothing twice. Messages go in batches of up to 100, each batch
-one transaction with the session's counters. A conversation that cannot be read, or a message
-that does not validate, is reported and skipped; the rest is imported.
+Idempotent: a session is found again by its source id (its session_sources record, unique per
+user), a message by its source id within its session (unique too), so importing a file twice,
+or again after a crash, creates nothing twice. A session of the user's own export that they
+still have is left as it is (a backup restored); one they deleted is created again, with its
+messages, seqs and times. Source ids are never written into anyone's metadata. Messages go
+in batches of up to 100, each batch one transaction with the session's counters. A
+conversation that cannot be read, or a message that does not validate, is reported and
+skipped; the rest is imported.
 
 Limits are checked by a first pass over the file before anything is written: more
 conversations, or more messages in one, than the settings allow is a 422 and imports nothing.
@@ -17,13 +20,13 @@ import asyncio
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import IO
 
 from bson import ObjectId
 from pydantic import ValidationError
 
 from app.chat import history
+from app.chat.history import DatedMessage
 from app.chat.schemas import MAX_BATCH, PLATFORM_PATTERN, TITLE_MAX, MessageCreate, SessionCreate
 from app.core.config import Settings
 from app.core.db import Database
@@ -111,6 +114,10 @@ async def _import_one(
         report.skip(item.label, None, item.reason)
         return
     label = short(item.title)
+    if await _still_there(database, user_id, item):
+        report.sessions.unchanged += 1
+        report.messages.unchanged += len(item.messages)
+        return
     try:
         body = SessionCreate(
             title=item.title.strip()[:TITLE_MAX] or "Untitled",
@@ -121,14 +128,15 @@ async def _import_one(
     except ValidationError as exc:
         report.skip(label, None, _reason(exc))
         return
-    session, created = await history.session_for_source(database, user_id, body)
+    dates = _session_dates(item)
+    session, created = await history.session_for_source(database, user_id, body, item.source_id, dates)
     if created:
         report.sessions.created += 1
         if body.name is not None and session.name is None:
-            report.skip(label, None, "its name is another of your sessions' name: imported without it")
+            report.left_out_name(label, body.name)
     else:
         report.sessions.unchanged += 1
-    batch: list[tuple[MessageCreate, datetime]] = []
+    batch: list[DatedMessage] = []
     seen: set[str] = set()
     try:
         for message in item.messages:
@@ -136,19 +144,34 @@ async def _import_one(
             if valid is not None:
                 batch.append(valid)
             if len(batch) == MAX_BATCH:
-                await _store(database, user_id, session.id, batch, report)
+                await _store(database, user_id, session.id, batch, dates, report)
                 batch = []
         if batch:
-            await _store(database, user_id, session.id, batch, report)
+            await _store(database, user_id, session.id, batch, dates, report)
     except NotFound:
         report.skip(label, None, "the session was deleted during the import")
     for source_id, reason in item.skipped:
         report.skip(label, short(source_id), reason)
 
 
-def _valid_message(
-    message: ImportedMessage, seen: set[str], label: str, report: ImportReport
-) -> tuple[MessageCreate, datetime] | None:
+async def _still_there(database: Database, user_id: ObjectId, item: Conversation) -> bool:
+    """A session of the user's own export (a backup restored into its account) that the user
+    still has: left exactly as it is."""
+    if item.exported_as is None or item.exported_as[0] != str(user_id):
+        return False
+    return await history.owns_session(database, user_id, item.exported_as[1])
+
+
+def _session_dates(item: Conversation) -> history.SessionDates:
+    """The conversation's own times: created when it says (else at its first message, else
+    now), last active when it says or at its last message, whichever is later."""
+    times = [message.created_at for message in item.messages if message.created_at is not None]
+    created_at = item.created_at or (min(times) if times else utc_now())
+    known = [created_at, *times, *([item.updated_at] if item.updated_at else [])]
+    return history.SessionDates(created_at, max(known))
+
+
+def _valid_message(message: ImportedMessage, seen: set[str], label: str, report: ImportReport) -> DatedMessage | None:
     if message.source_id in seen:
         report.skip(label, short(message.source_id), "a second message with this id")
         return None
@@ -158,17 +181,18 @@ def _valid_message(
     except ValidationError as exc:
         report.skip(label, short(message.source_id), _reason(exc))
         return None
-    return valid, message.created_at or utc_now()
+    return DatedMessage(valid, message.created_at or utc_now(), message.source_id)
 
 
 async def _store(
     database: Database,
     user_id: ObjectId,
     session_id: ObjectId,
-    batch: list[tuple[MessageCreate, datetime]],
+    batch: list[DatedMessage],
+    dates: history.SessionDates,
     report: ImportReport,
 ) -> None:
-    added = await history.append_new_messages(database, user_id, session_id, batch)
+    added = await history.append_new_messages(database, user_id, session_id, batch, dates.updated_at)
     report.messages.created += added
     report.messages.unchanged += len(batch) - added
 

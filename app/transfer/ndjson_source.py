@@ -1,9 +1,10 @@
 """Our own export (app.transfer.export) read back: a header line, then each session's line
 followed by its messages' lines.
 
-A session keeps its source id when it has one (it was imported before) and otherwise is keyed
-by the id it had where it was exported from; each message likewise, so exporting from one
-account and importing into another any number of times creates everything exactly once."""
+A session is keyed by the id it had where it was exported from, each message likewise, so
+exporting from one account and importing into another any number of times creates everything
+exactly once; into the account it was exported from, a session that is still there is left as
+it is (see importer). Metadata is read back exactly as it was exported."""
 
 from __future__ import annotations
 
@@ -72,25 +73,25 @@ def _session(value: Any, number: int) -> Conversation | Unreadable:
     metadata: dict[str, Any] = typed(value, "metadata", dict, {})
     title = typed(value, "title", str, "Untitled")
     platform = typed(value, "platform", str, "api")
-    source_id = metadata.get("source_id")
-    if not isinstance(source_id, str) or not source_id:
-        source_id = SOURCE_PREFIX + value["_id"][:100]
     name = value.get("name") if isinstance(value.get("name"), str) else None
-    return Conversation(source_id, title, platform, {**metadata, "source_id": source_id}, name)
+    conversation = Conversation(SOURCE_PREFIX + value["_id"][:100], title, platform, metadata, name)
+    conversation.created_at = _parse_time(value.get("created_at"))
+    conversation.updated_at = _parse_time(value.get("updated_at"))
+    owner = value.get("user_id")
+    if isinstance(owner, str):
+        conversation.exported_as = (owner, value["_id"])
+    return conversation
 
 
 def _add_message(conversation: Conversation, value: Any) -> str | None:
     if not isinstance(value, dict) or not isinstance(value.get("_id"), str):
         return "a message line without a message id"
     metadata: dict[str, Any] = typed(value, "metadata", dict, {})
-    source_id = typed(metadata, "source_id", str, "") or value["_id"][:100]
     created = _parse_time(value.get("created_at"))
     role, content = value.get("role"), value.get("content")
     if not isinstance(role, str) or not isinstance(content, str):
         return "a message without a role or content"
-    conversation.messages.append(
-        ImportedMessage(source_id, role, content, {**metadata, "source_id": source_id}, created)
-    )
+    conversation.messages.append(ImportedMessage(value["_id"][:100], role, content, metadata, created))
     return None
 
 

@@ -19,6 +19,11 @@ class SkippedItem(BaseModel):
     reason: str
 
 
+class NameLeftOut(BaseModel):
+    conversation: str = Field(description="The conversation's title")
+    name: str = Field(description="The name it had, which another of your sessions has")
+
+
 class ImportReport(BaseModel):
     format: ImportFormat
     sessions: ImportCounts = Field(default_factory=ImportCounts)
@@ -27,6 +32,15 @@ class ImportReport(BaseModel):
         default_factory=list, description=f"What was not imported and why (the first {MAX_SKIPPED_LISTED})"
     )
     skipped_total: int = 0
+    created_without_name: list[NameLeftOut] = Field(
+        default_factory=list,
+        description="Sessions created without their name, which another of your sessions has "
+        f"(the first {MAX_SKIPPED_LISTED})",
+    )
+
+    def left_out_name(self, conversation: str, name: str) -> None:
+        if len(self.created_without_name) < MAX_SKIPPED_LISTED:
+            self.created_without_name.append(NameLeftOut(conversation=conversation, name=name))
 
     def skip(self, conversation: str, message: str | None, reason: str) -> None:
         self.skipped_total += 1

@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from app.chat import history, service
 from app.chat.upgrade import LOOKUP_RECORDS, upgrade_chat_documents
-from app.core.db import MESSAGE_SOURCES, MIGRATIONS, SESSION_SOURCES, Document
+from app.core.db import MESSAGE_SOURCES, MESSAGES, MIGRATIONS, SESSION_SOURCES, SESSIONS, Document
 from app.core.errors import DatabaseUnavailable
 from tests.explain import assert_uses_index
 from tests.factories import all_pages, make_user
@@ -98,6 +98,13 @@ async def test_imports_from_before_source_records_are_found_again_after_the_upgr
     user = await make_user(client)
     body = [_long_conversation(5)]
     await client.post("/chat/import", json=body, headers=user.headers)
+    # As that build stored them: the source ids in the documents' metadata, no records.
+    async for record in db[SESSION_SOURCES].find({}):
+        change = {"$set": {"metadata.source_id": record["source_id"]}}
+        await db[SESSIONS].update_one({"_id": record["session_id"]}, change)
+    async for record in db[MESSAGE_SOURCES].find({}):
+        source = {"session_id": record["session_id"], "seq": int(record["source_id"][1:]) + 1}
+        await db[MESSAGES].update_one(source, {"$set": {"metadata.source_id": record["source_id"]}})
     for collection in (SESSION_SOURCES, MESSAGE_SOURCES):
         await db[collection].delete_many({})
     await db[MIGRATIONS].delete_many({"name": LOOKUP_RECORDS})
