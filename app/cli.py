@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import resource
+import signal
 import sys
+from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 from pydantic import ValidationError
+from uvicorn.config import STARTUP_FAILURE
 
 from app.core.config import Settings
 from app.core.http_protocol import with_header_deadline
@@ -40,8 +46,9 @@ def main() -> None:
             extra={"open_file_limit": open_files, "max_connections": settings.max_connections},
         )
     proxies = settings.forwarded_allow_ip_list
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -52,6 +59,31 @@ def main() -> None:
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
     )
+    server = StoppingServer(config, on_stop=app.state.change_hub.close_all)
+    with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C, or the first re-raised once stopped
+        server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+class StoppingServer(uvicorn.Server):
+    """uvicorn's server, which on SIGTERM or SIGINT stops accepting and waits for the open
+    requests before the app's shutdown (and so the embedded database's stop) runs. Event
+    streams never end by themselves: `on_stop` ends them at once, so in-flight requests finish
+    and the server exits in well under GRACEFUL_SHUTDOWN_SECONDS with any number of streams
+    open. A stop on SIGTERM, a service manager's normal way, exits 0 (uvicorn would re-raise
+    the signal, which makes the exit status 143)."""
+
+    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_stop = on_stop
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM:
+            self._captured_signals.remove(sig)
+        with contextlib.suppress(RuntimeError):  # no loop running yet: nothing to end
+            asyncio.get_running_loop().call_soon_threadsafe(self._on_stop)
 
 
 def raise_open_file_limit() -> int:

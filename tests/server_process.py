@@ -1,10 +1,12 @@
 """A real `chat-server` process on a free loopback port, for tests that need one: crashes,
-restarts, the browser. It runs in its own process group, with the embedded database as its
-child in that group, so a test can SIGKILL both at once as a crash would."""
+restarts, the browser. It runs in its own process group; its embedded database runs in a
+session of its own (signals to the app's group never reach it), so `kill` SIGKILLs both by
+pid, at once, as a crash would."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import signal
@@ -15,6 +17,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from app.core.processes import process_running
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,13 +84,30 @@ class ServerProcess:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
 
+    @property
+    def database_pid(self) -> int | None:
+        """The embedded database's pid while it runs (its app records it in DATA_DIR)."""
+        try:
+            return int(json.loads((self.data_dir / "secantus.pid").read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            return None
+
     def kill(self) -> None:
-        """SIGKILL the whole process group: the app and its embedded database, at once."""
+        """SIGKILL the app's process group and its embedded database, at once; returns once
+        both are gone."""
         if self.process is None:
             return
+        database_pid = self.database_pid
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        if database_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(database_pid, signal.SIGKILL)
         self.process.wait(10)
+        if database_pid is not None:
+            deadline = time.monotonic() + 10
+            while process_running(database_pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():

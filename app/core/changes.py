@@ -48,6 +48,14 @@ class Reset:
 RESET = Reset()
 
 
+class Closed:
+    """Sent when the server stops: the stream ends at once, and its client reconnects (to
+    another instance, or this one once it is back) with the id of the last event it got."""
+
+
+CLOSED = Closed()
+
+
 class TooManyStreams(TooManyRequests):
     detail = "You have too many event streams open on this server; close one (EVENT_STREAMS_PER_USER)"
 
@@ -58,10 +66,10 @@ class TooManyStreams(TooManyRequests):
 @dataclass(eq=False)
 class Subscription:
     owner: Hashable
-    queue: asyncio.Queue[Change | Reset]
+    queue: asyncio.Queue[Change | Reset | Closed]
     closed: bool = field(default=False)
 
-    async def next(self) -> Change | Reset:
+    async def next(self) -> Change | Reset | Closed:
         return await self.queue.get()
 
 
@@ -79,6 +87,7 @@ class ChangeHub:
         self._positions: dict[str, int] = {}
         self._numbers = itertools.count(1)
         self._local_tokens = itertools.count(1)
+        self.stopping = False
 
     @property
     def subscriber_count(self) -> int:
@@ -92,6 +101,10 @@ class ChangeHub:
         if len(self._subscribers.get(owner, ())) >= self.streams_per_owner:
             raise TooManyStreams()
         subscription = Subscription(owner, asyncio.Queue(self.queue_size))
+        if self.stopping:
+            subscription.closed = True
+            subscription.queue.put_nowait(CLOSED)
+            return subscription
         if after_token is not None:
             replay = self._after(owner, after_token)
             if replay is None:
@@ -133,6 +146,18 @@ class ChangeHub:
         for owned in list(self._subscribers.values()):
             for subscription in list(owned):
                 self._reset(subscription)
+
+    def close_all(self) -> None:
+        """The server is stopping: every subscription ends once it has read what it holds,
+        and any new one ends at once (its client comes back with its last event id)."""
+        self.stopping = True
+        for owned in list(self._subscribers.values()):
+            for subscription in list(owned):
+                self.unsubscribe(subscription)
+                if subscription.queue.full():  # its client resumes from the last change it read
+                    while not subscription.queue.empty():
+                        subscription.queue.get_nowait()
+                subscription.queue.put_nowait(CLOSED)
 
     def _after(self, owner: Hashable, token: str) -> list[Change] | None:
         number = self._positions.get(token)

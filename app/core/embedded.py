@@ -5,12 +5,16 @@ loop). Start-up learns the port it chose from its log, waits for a ping and reco
 DATA_DIR/mongodb.uri (0600: it carries the credentials) for admin tools. It runs with --auth:
 only clients with the credentials in DATA_DIR/db_credentials get past the handshake (see
 embedded_auth for how they are created), and with umask 077, so its files are owner-only.
-The child blocks SIGINT (a terminal's Ctrl-C reaches the whole process group, and the app must
-close its client before the database goes away).
+The child runs in a session (and so a process group) of its own: a terminal's Ctrl-C, `docker
+stop` or a supervisor signalling the app's group never reaches it. The app stops it last, on
+the way out, once its requests have finished and its client is closed.
 
 It must never stay behind holding the data directory. If the app dies, the kernel SIGKILLs the
-child (PDEATHSIG): nothing is left to wait for a graceful stop, which can wedge, and every
-acknowledged write is already journaled, so this is the crash the durability tests cover. Where
+child (PDEATHSIG, armed between fork and exec, so it also covers an app that died in between):
+nothing is left to wait for a graceful stop, which can wedge, and every acknowledged write is
+already journaled, so this is the crash the durability tests cover. PDEATHSIG follows the
+thread that started the child: it is started from the event loop's thread, which lives as long
+as the app. Where
 PDEATHSIG does not exist (macOS), DATA_DIR/secantus.pid lets the next start find the orphan and
 stop it; a database whose app is still running is left alone, and that start is refused.
 
@@ -34,6 +38,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -68,11 +73,15 @@ class EmbeddedDatabaseError(RuntimeError):
     pass
 
 
-def _prepare_child() -> None:  # runs in the child between fork and exec
-    os.umask(OWNER_ONLY_UMASK)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+def _child_preparation(app_pid: int) -> Callable[[], None]:
+    def prepare() -> None:  # runs in the child between fork and exec, after setsid
+        os.umask(OWNER_ONLY_UMASK)
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != app_pid:  # the app died before PDEATHSIG was armed
+            os._exit(1)
+
+    return prepare
 
 
 class EmbeddedDatabase:
@@ -159,7 +168,8 @@ class EmbeddedDatabase:
                 stdin=subprocess.DEVNULL,
                 stdout=log_fd,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_prepare_child,  # noqa: PLW1509 - needed for the umask, signal mask and PDEATHSIG
+                start_new_session=True,
+                preexec_fn=_child_preparation(os.getpid()),  # noqa: PLW1509 - needed for the umask and PDEATHSIG
             )
         finally:
             os.close(log_fd)

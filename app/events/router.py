@@ -4,7 +4,9 @@ session's stream of messages (resumable from any seq).
 The keepalive comment every 15 s comes from FastAPI's SSE support; the first thing sent is a
 comment with `retry:`, so a client knows it is subscribed from that point on. A stream ends
 when its credentials stop being valid (expiry, logout, revocation): the client reconnects
-with fresh ones. A disconnected client's subscription is dropped at once (when the request's dependencies close).
+with fresh ones; and at once when the server stops (SIGTERM): the client reconnects, to
+another instance or this one once back, and resumes with Last-Event-ID. A disconnected
+client's subscription is dropped at once (when the request's dependencies close).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from app.auth.principal import AuthenticatedUser
 from app.auth.revocation import RevocationCache
 from app.chat import service as chat
 from app.chat.dependencies import OwnedSession
-from app.core.changes import Change, ChangeHub, Reset, Subscription
+from app.core.changes import Change, ChangeHub, Closed, Reset, Subscription
 from app.core.db import DatabaseDep
 from app.core.errors import BadRequest
 from app.core.responses import error_responses
@@ -154,9 +156,12 @@ async def _live(
     since = utc_now()
     while _still_valid(user, revocations, since):
         try:
-            yield await asyncio.wait_for(subscription.next(), AUTH_CHECK_SECONDS)
+            item = await asyncio.wait_for(subscription.next(), AUTH_CHECK_SECONDS)
         except TimeoutError:
             continue
+        if isinstance(item, Closed):
+            return  # the server is stopping
+        yield item
 
 
 def _still_valid(user: AuthenticatedUser, revocations: RevocationCache, since: datetime) -> bool:
