@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from bson import ObjectId
 from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 SESSIONS_PLATFORM = "chat_sessions.platform"
 SEARCH_TERMS = "search_terms"
 LOOKUP_RECORDS = "title_and_source_records"
+PROVENANCE_OUT_OF_METADATA = "import_provenance_out_of_metadata"
+# What an earlier build's imports put into metadata: their source ids had these prefixes.
+IMPORT_PREFIXES = ("chatgpt:", "chat-export:")
 BATCH = 500
 # Indexes an earlier build kept on the sessions and messages themselves.
 OBSOLETE_INDEXES = {
@@ -36,6 +40,7 @@ async def upgrade_chat_documents(db: AsyncDatabase[Document]) -> None:
     await _once(db, SESSIONS_PLATFORM, _default_platform)
     await _once(db, SEARCH_TERMS, _backfill_search_terms)
     await _once(db, LOOKUP_RECORDS, _backfill_lookup_records)
+    await _once(db, PROVENANCE_OUT_OF_METADATA, _provenance_out_of_metadata)
 
 
 async def _once(
@@ -96,6 +101,39 @@ async def _backfill_lookup_records(db: AsyncDatabase[Document]) -> None:
         existing = {index["name"] async for index in await db[collection].list_indexes()}
         for name in set(names) & existing:
             await db[collection].drop_index(name)
+
+
+async def _provenance_out_of_metadata(db: AsyncDatabase[Document]) -> None:
+    """An earlier build's imports wrote their source ids into the metadata of what they created
+    (`metadata.source_id` on sessions and messages, `metadata.source: "chatgpt"` on ChatGPT
+    sessions); the source records hold them now. A key goes only where it is exactly what such
+    an import wrote: on a session, the source id of its record, with an import's prefix; on a
+    message of such a session, the source id of one of the session's message records. A user's
+    own `source_id` anywhere else is left as it is."""
+    removals: list[tuple[ObjectId, Document]] = []
+    async for session in db[SESSIONS].find(IMPORTED, {"metadata.source_id": 1, "metadata.source": 1, "platform": 1}):
+        record = await db[SESSION_SOURCES].find_one({"session_id": session["_id"]})
+        source_id = session["metadata"]["source_id"]
+        if record is None or record["source_id"] != source_id or not source_id.startswith(IMPORT_PREFIXES):
+            continue
+        removed: Document = {"metadata.source_id": ""}
+        if session.get("platform") == "chatgpt" and session["metadata"].get("source") == "chatgpt":
+            removed["metadata.source"] = ""
+        removals.append((session["_id"], removed))
+
+    async def messages() -> AsyncIterator[Write]:
+        for session_id, _ in removals:
+            recorded = {r["source_id"] async for r in db[MESSAGE_SOURCES].find({"session_id": session_id})}
+            async for message in db[MESSAGES].find({"session_id": session_id, **IMPORTED}, {"metadata.source_id": 1}):
+                if message["metadata"]["source_id"] in recorded:
+                    yield UpdateOne({"_id": message["_id"]}, {"$unset": {"metadata.source_id": ""}})
+
+    async def sessions() -> AsyncIterator[Write]:
+        for session_id, removed in removals:
+            yield UpdateOne({"_id": session_id}, {"$unset": removed})
+
+    await _write_in_batches(db, MESSAGES, messages(), PROVENANCE_OUT_OF_METADATA)
+    await _write_in_batches(db, SESSIONS, sessions(), PROVENANCE_OUT_OF_METADATA)
 
 
 async def _write_in_batches(

@@ -12,7 +12,7 @@ from httpx import AsyncClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.chat import history, service
-from app.chat.upgrade import LOOKUP_RECORDS, upgrade_chat_documents
+from app.chat.upgrade import LOOKUP_RECORDS, PROVENANCE_OUT_OF_METADATA, upgrade_chat_documents
 from app.core.db import MESSAGE_SOURCES, MESSAGES, MIGRATIONS, SESSION_SOURCES, SESSIONS, Document
 from app.core.errors import DatabaseUnavailable
 from tests.explain import assert_uses_index
@@ -94,21 +94,30 @@ async def test_imports_from_before_source_records_are_found_again_after_the_upgr
     client: AsyncClient, db: AsyncDatabase[Document]
 ) -> None:
     """An earlier build found imported sessions and messages by metadata.source_id on the
-    documents themselves; the upgrade records them, so importing again still adds nothing."""
+    documents themselves; the upgrade records them, so importing again still adds nothing, and
+    then takes the keys that build's imports wrote out of the metadata (issue 21), leaving a
+    user's own `source_id` where the user wrote it."""
     user = await make_user(client)
     body = [_long_conversation(5)]
     await client.post("/chat/import", json=body, headers=user.headers)
+    own = {"title": "Mine", "metadata": {"source_id": "crm-7", "source": "chatgpt"}}
+    mine = (await client.post("/chat/sessions", json=own, headers=user.headers)).json()
     # As that build stored them: the source ids in the documents' metadata, no records.
     async for record in db[SESSION_SOURCES].find({}):
-        change = {"$set": {"metadata.source_id": record["source_id"]}}
+        change = {"$set": {"metadata.source_id": record["source_id"], "metadata.source": "chatgpt"}}
         await db[SESSIONS].update_one({"_id": record["session_id"]}, change)
     async for record in db[MESSAGE_SOURCES].find({}):
         source = {"session_id": record["session_id"], "seq": int(record["source_id"][1:]) + 1}
         await db[MESSAGES].update_one(source, {"$set": {"metadata.source_id": record["source_id"]}})
     for collection in (SESSION_SOURCES, MESSAGE_SOURCES):
         await db[collection].delete_many({})
-    await db[MIGRATIONS].delete_many({"name": LOOKUP_RECORDS})
+    await db[MIGRATIONS].delete_many({"name": {"$in": [LOOKUP_RECORDS, PROVENANCE_OUT_OF_METADATA]}})
     await upgrade_chat_documents(db)
     again = (await client.post("/chat/import", json=body, headers=user.headers)).json()
     assert again["sessions"] == {"created": 0, "unchanged": 1}
     assert again["messages"] == {"created": 0, "unchanged": 5}
+    sessions = {s["title"]: s for s in await all_pages(client, user, "/chat/sessions")}
+    assert sessions["Long"]["metadata"] == {}
+    assert sessions["Mine"]["metadata"] == mine["metadata"]
+    messages = await all_pages(client, user, f"/chat/sessions/{sessions['Long']['_id']}/messages", after_seq=0)
+    assert [m["metadata"] for m in messages] == [{}] * 5
