@@ -12,10 +12,10 @@ from pymongo.errors import DuplicateKeyError
 
 from app.chat import repository
 from app.chat.schemas import NamedSessionAppended, NamedSessionMessages, SessionOut
-from app.chat.service import SESSION_NOT_FOUND, NameTaken, announce_messages, store_messages
+from app.chat.service import SESSION_NOT_FOUND, NameTaken, announce_messages, run_once_naming, store_messages
 from app.core.db import SESSIONS, Database, Document
 from app.core.errors import NotFound
-from app.core.idempotency import IdempotentRequest, StoredResponse, run_once
+from app.core.idempotency import IdempotentRequest, StoredResponse
 from app.core.types import utc_now
 
 
@@ -48,15 +48,7 @@ async def append_to_named_session(
         result = NamedSessionAppended(session=out, created=existing is None, items=stored)
         return StoredResponse(201, result.model_dump_json())
 
-    lock = ("named-session", user_id, body.name)
-    for attempt in range(2):
-        try:
-            response = await run_once(database, user_id, idempotency, write, lock)
-        except NameTaken:
-            if attempt:
-                raise
-            continue  # a concurrent create of this name won: the look-up now finds it
-        if not response.replayed and NamedSessionAppended.model_validate_json(response.body).created:
-            await repository.adjust_session_count(database.db, user_id, +1)
-        return response
-    raise AssertionError("unreachable")
+    response = await run_once_naming(database, user_id, idempotency, write, ("named-session", user_id, body.name))
+    if not response.replayed and NamedSessionAppended.model_validate_json(response.body).created:
+        await repository.adjust_session_count(database.db, user_id, +1)
+    return response

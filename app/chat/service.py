@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import datetime, timedelta
 
 from bson import ObjectId
@@ -16,7 +17,7 @@ from app.chat.terms import text_terms
 from app.core.cursors import CursorCodec
 from app.core.db import MESSAGES, SESSION_DELETIONS, SESSIONS, Database, Document
 from app.core.errors import BadRequest, Conflict, NotFound, UnprocessableContent
-from app.core.idempotency import IdempotentRequest, StoredResponse, run_once
+from app.core.idempotency import IdempotentRequest, StoredResponse, Work, run_once
 from app.core.transactions import run_in_transaction
 from app.core.types import parse_object_id, utc_now
 
@@ -69,16 +70,23 @@ async def create_session(
         return StoredResponse(201, SessionOut.model_validate(created).model_dump_json())
 
     lock = ("create-session", user_id, idempotency.key if idempotency else None)
+    response = await run_once_naming(database, user_id, idempotency, get_or_create, lock)
+    if response.status_code == 201 and not response.replayed:
+        await repository.adjust_session_count(database.db, user_id, +1)
+    return response
+
+
+async def run_once_naming(
+    database: Database, user_id: ObjectId, idempotency: IdempotentRequest | None, work: Work, lock: Hashable
+) -> StoredResponse:
+    """run_once for work that looks a session up by name and creates it when missing: when a
+    concurrent create of that name wins (NameTaken), once more, and the look-up finds it."""
     for attempt in range(2):
         try:
-            response = await run_once(database, user_id, idempotency, get_or_create, lock)
+            return await run_once(database, user_id, idempotency, work, lock)
         except NameTaken:
             if attempt:
                 raise
-            continue  # a concurrent create of this name won: the look-up now finds it
-        if response.status_code == 201 and not response.replayed:
-            await repository.adjust_session_count(database.db, user_id, +1)
-        return response
     raise AssertionError("unreachable")
 
 

@@ -135,15 +135,8 @@ class Client:
         created (with the platform, metadata and title) in the same transaction as the first
         batch: a refused request stores nothing, not even an empty session."""
         fields = {"platform": platform, "metadata": metadata, "title": title}
-        session: Session | None = None
-        created = False
-        items: list[Message] = []
-        for call in _core.named_batch_calls(name, messages, fields, idempotency_key):
-            batch = Appended.model_validate_json((self._send(call)).content)
-            session, created, items = batch.session, created or batch.created, items + batch.items
-        if session is None:
-            raise ValueError("append_to needs at least one message")
-        return Appended(session=session, created=created, items=items)
+        calls = _core.named_batch_calls(name, messages, fields, idempotency_key)
+        return _core.combined([Appended.model_validate_json((self._send(call)).content) for call in calls])
 
     def append(
         self,

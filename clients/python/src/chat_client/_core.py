@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from chat_client._exceptions import APIConnectionError, APITimeoutError, retry_after_seconds
-from chat_client._models import MessageIn, Session
+from chat_client._models import Appended, MessageIn, Session
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 30.0
@@ -236,6 +236,14 @@ def named_batch_calls(
     for call in batch_calls("", messages, key):
         assert call.json is not None
         yield replace(call, path="/chat/sessions/by-name", json={"name": name, **fields, **call.json})
+
+
+def combined(batches: list[Appended]) -> Appended:
+    """What the batches of one `append_to` stored, as one."""
+    if not batches:
+        raise ValueError("append_to needs at least one message")
+    items = [message for batch in batches for message in batch.items]
+    return Appended(session=batches[-1].session, created=batches[0].created, items=items)
 
 
 def as_message(message: MessageIn | dict[str, Any] | str, role: str, metadata: dict[str, Any] | None) -> MessageIn:
