@@ -97,7 +97,7 @@ def _resume_after(
         return after_seq
     if last_event_id is None:
         return int(session["message_count"])
-    if not last_event_id.isdigit() or len(last_event_id) > 18:
+    if not (last_event_id.isascii() and last_event_id.isdigit()) or len(last_event_id) > 18:
         raise BadRequest("Last-Event-ID must be a message seq on this stream")
     return int(last_event_id)
 
@@ -160,12 +160,12 @@ async def _live(
 
 
 def _still_valid(user: AuthenticatedUser, revocations: RevocationCache, since: datetime) -> bool:
-    """Checked at least every AUTH_CHECK_SECONDS: an access token until it expires or is
-    revoked, an API key until it is revoked (or its user is disabled or deleted)."""
+    """Checked at least every AUTH_CHECK_SECONDS: an access token or an API key until it
+    expires or is revoked (or its user is disabled or deleted)."""
     if revocations.user_revoked_since(str(user.id), since):
+        return False
+    if user.expires_at is not None and user.expires_at <= utc_now():
         return False
     if user.via_api_key:
         return not revocations.api_key_revoked(user.token_id)
-    if user.expires_at is not None and user.expires_at <= utc_now():
-        return False
     return not revocations.token_revoked(str(user.id), user.token_id, user.family_id, since)

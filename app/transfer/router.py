@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.auth.dependencies import CurrentUser, SettingsDep
+from app.auth.heavy import heavy_request
 from app.chat.dependencies import OwnedSession
 from app.chat.schemas import SessionOut
 from app.core.db import DatabaseDep
@@ -18,11 +19,16 @@ from app.transfer.upload import private_temporary_file, receive_upload
 router = APIRouter(prefix="/chat", tags=["export and import"], responses=error_responses(400, 401, 403, 408, 503))
 
 
+EXPORT_SLOT = Depends(heavy_request("export"))
+
+
 @router.get(
     "/export",
     response_class=StreamingResponse,
+    dependencies=[EXPORT_SLOT],
     responses={
-        200: {"content": {export.MEDIA_TYPE: {}}, "description": "NDJSON: a header, then sessions and messages"}
+        200: {"content": {export.MEDIA_TYPE: {}}, "description": "NDJSON: a header, then sessions and messages"},
+        **error_responses(429),
     },
 )
 async def export_all(user: CurrentUser, database: DatabaseDep) -> StreamingResponse:
@@ -41,9 +47,10 @@ async def export_all(user: CurrentUser, database: DatabaseDep) -> StreamingRespo
 @router.get(
     "/sessions/{session_id}/export",
     response_class=StreamingResponse,
+    dependencies=[EXPORT_SLOT],
     responses={
         200: {"content": {"application/json": {}, "text/markdown": {}}, "description": "The conversation"},
-        **error_responses(404),
+        **error_responses(404, 429),
     },
 )
 async def export_session(
@@ -71,10 +78,11 @@ IMPORT_ERRORS: Responses = {
         ),
         "model": ImportRejected,
     },
+    **error_responses(429),
 }
 
 
-@router.post("/import", responses=IMPORT_ERRORS)
+@router.post("/import", dependencies=[Depends(heavy_request("import"))], responses=IMPORT_ERRORS)
 async def import_history(
     request: Request, user: CurrentUser, database: DatabaseDep, settings: SettingsDep
 ) -> ImportReport:
