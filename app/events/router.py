@@ -10,6 +10,7 @@ with fresh ones. A disconnected client's subscription is dropped at once (when t
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -22,18 +23,20 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from app.auth.dependencies import CurrentUser, Revocations
 from app.auth.principal import AuthenticatedUser
 from app.auth.revocation import RevocationCache
+from app.chat import history
 from app.chat import service as chat
 from app.chat.dependencies import OwnedSession
 from app.core.changes import Change, ChangeHub, Reset, Subscription
 from app.core.db import DatabaseDep
-from app.core.errors import BadRequest
+from app.core.errors import UNAVAILABLE_ERRORS, BadRequest
 from app.core.responses import error_responses
 from app.core.types import utc_now
 from app.events import render
 
+log = logging.getLogger(__name__)
 RETRY_MS = 3000
 AUTH_CHECK_SECONDS = 5.0
-REPLAY_PAGE = 500
+REPLAY_PAGE = history.MESSAGE_PAGE  # bounded in bytes
 LAST_EVENT_ID_MAX = 512
 
 router = APIRouter(tags=["events"], responses=error_responses(400, 401, 403, 503))
@@ -126,12 +129,17 @@ async def session_events(
     session_id: ObjectId = session["_id"]
     # Subscribed before the replay (a dependency): nothing can fall between the two.
     yield CONNECTED
-    newest = await chat.message_count(database, session_id, user.id)
-    while newest is not None and sent < newest:
-        until = min(sent + REPLAY_PAGE, newest)
-        for message in await chat.messages_between(database, session_id, sent, until):
-            yield render.message_event(message)
-        sent = until
+    try:
+        newest = await chat.message_count(database, session_id, user.id)
+        while newest is not None and sent < newest:
+            until = min(sent + REPLAY_PAGE, newest)
+            for message in await chat.messages_between(database, session_id, sent, until):
+                yield render.message_event(message)
+            sent = until
+    except UNAVAILABLE_ERRORS:
+        log.warning("a session stream's replay failed: the database did not answer", extra={"seq": sent})
+        yield render.REPLAY_FAILED
+        return
     async for item in _live(subscription, user, revocations):
         if isinstance(item, Reset):
             yield render.RESET

@@ -14,6 +14,7 @@ from app.core.responses import ErrorOut, Responses, error_responses
 from app.transfer import export
 from app.transfer.importer import ImportLimits, run_import
 from app.transfer.schemas import ImportRejected, ImportReport
+from app.transfer.streamed import json_error, markdown_error, ndjson_error, streamed
 from app.transfer.upload import private_temporary_file, receive_upload
 
 router = APIRouter(prefix="/chat", tags=["export and import"], responses=error_responses(400, 401, 403, 408, 503))
@@ -38,7 +39,7 @@ async def export_all(user: CurrentUser, database: DatabaseDep) -> StreamingRespo
     now = export.now()
     disposition = f'attachment; filename="{export.export_filename(now)}"'
     return StreamingResponse(
-        export.export_lines(database, user.id, now),
+        streamed(export.export_lines(database, user.id, now), ndjson_error),
         media_type=export.MEDIA_TYPE,
         headers={"Content-Disposition": disposition, "Cache-Control": "no-store"},
     )
@@ -61,9 +62,12 @@ async def export_session(
     """One conversation: `{"session": ..., "messages": [...]}`, or Markdown."""
     out = SessionOut.model_validate(session)
     if format == "md":
-        body, media_type = export.session_markdown(database, out), "text/markdown; charset=utf-8"
+        body, media_type = (
+            streamed(export.session_markdown(database, out), markdown_error),
+            "text/markdown; charset=utf-8",
+        )
     else:
-        body, media_type = export.session_json(database, out), "application/json"
+        body, media_type = streamed(export.session_json(database, out), json_error), "application/json"
     filename = f"chat-{out.id}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
     return StreamingResponse(body, media_type=media_type, headers=headers)
