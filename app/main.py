@@ -34,6 +34,7 @@ from app.core.hashing import PasswordHashing
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.replay_secrets import ReplaySecrets
+from app.core.response_headers import ResponseHeadersMiddleware
 from app.docs import mount_api_docs
 from app.events.router import router as events_router
 from app.mcp.server import mount_mcp, serve_mcp
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if app.state.metrics:
         app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app
 
