@@ -22,6 +22,7 @@ from app.auth.throttle import PasswordAttempts
 from app.chat.router import router as chat_router
 from app.chat.search_router import router as search_router
 from app.chat.upgrade import upgrade_chat_documents
+from app.core.capacity import OwnerSlots
 from app.core.change_stream import watch_changes
 from app.core.changes import ChangeHub
 from app.core.config import Settings, with_persistent_secret
@@ -33,6 +34,7 @@ from app.core.hashing import PasswordHashing
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.replay_secrets import ReplaySecrets
+from app.core.response_headers import ResponseHeadersMiddleware
 from app.docs import mount_api_docs
 from app.events.router import router as events_router
 from app.mcp.server import mount_mcp, serve_mcp
@@ -124,8 +126,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.password_attempts = PasswordAttempts.from_settings(settings)
     app.state.password_hashing = PasswordHashing.from_settings(settings)
     app.state.change_hub = ChangeHub(
-        settings.event_queue_size, settings.event_replay_buffer, settings.event_streams_per_user
+        settings.event_queue_size,
+        settings.event_replay_buffer,
+        settings.event_streams_per_user,
+        max_streams=settings.event_streams_max,
+        buffer_bytes=settings.event_replay_buffer_bytes,
     )
+    app.state.heavy_requests = OwnerSlots(settings.heavy_requests_per_user)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth_router)
@@ -163,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if app.state.metrics:
         app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app
 

@@ -87,6 +87,7 @@ class ApiKeyCache:
         user = AuthenticatedUser(
             id=owner["_id"],
             token_id=str(document["_id"]),
+            expires_at=expires_at,
             api_key_id=document["_id"],
             scopes=frozenset(document["scopes"]),
         )

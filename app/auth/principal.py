@@ -17,7 +17,7 @@ class AuthenticatedUser:
     id: ObjectId
     token_id: str  # the access token's jti, or the API key's id
     family_id: str | None = None  # the login session (access tokens only)
-    expires_at: datetime | None = None  # the access token's expiry
+    expires_at: datetime | None = None  # the access token's, or the API key's, expiry
     api_key_id: ObjectId | None = None
     scopes: frozenset[str] = SESSION_SCOPES
 

@@ -156,6 +156,13 @@ class PasswordAttempts:
                     del self._in_flight[slot]
 
     async def _reserve(self, db: AsyncDatabase[Document], keys: list[tuple[str, str, int]], now: datetime) -> None:
+        """Count the attempt against each key; refused (nothing counted) when one is locked or
+        full. A key already locked is refused after one read, without a write: a flood of
+        attempts at a locked account or address costs the database no more than reads."""
+        limits = {key: limit for _, key, limit in keys}
+        for record in await repository.find_throttles(db, list(limits)):
+            if repository.refuses(record, limits[record["key"]], self.limits.window, now):
+                raise _refusal(record, self.limits, now)
         reserved: list[str] = []
         expires_at = now + self.limits.memory
         for _, key, limit in keys:

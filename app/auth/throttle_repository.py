@@ -20,7 +20,7 @@ def _not_locked(now: datetime) -> Document:
     return {"$or": [{"locked_until": None}, {"locked_until": {"$lte": now}}]}
 
 
-def _refuses(document: Document, limit: int, window: timedelta, now: datetime) -> bool:
+def refuses(document: Document, limit: int, window: timedelta, now: datetime) -> bool:
     locked_until: datetime | None = document.get("locked_until")
     if locked_until is not None and locked_until > now:
         return True
@@ -47,7 +47,7 @@ async def reserve_attempt(
             return None
         existing = await db[THROTTLES].find_one({"key": key})
         if existing is not None:
-            if _refuses(existing, limit, window, now):
+            if refuses(existing, limit, window, now):
                 return existing
             continue  # changed between the updates and this read: count again
         document = {

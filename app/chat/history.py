@@ -12,7 +12,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app.chat import repository
-from app.chat.schemas import MessageCreate, MessageOut, SessionCreate, SessionOut
+from app.chat.metadata import MAX_BYTES as METADATA_MAX_BYTES
+from app.chat.schemas import CONTENT_MAX, MessageCreate, MessageOut, SessionCreate, SessionOut
 from app.chat.service import append_dated_messages
 from app.core.db import SESSIONS, Database, Document
 from app.core.errors import DatabaseUnavailable
@@ -20,7 +21,11 @@ from app.core.transactions import run_in_transaction
 from app.core.types import parse_object_id
 
 SESSION_BATCH = 100
-MESSAGE_PAGE = 500
+# Messages are read a page at a time, and a page is bounded in bytes whatever the messages
+# hold (500 of the largest were 64 MB a page: five slow export readers took +392 MB).
+PAGE_BYTES = 8 * 1024 * 1024
+MESSAGE_MAX_BYTES = 4 * CONTENT_MAX + METADATA_MAX_BYTES + 1024  # UTF-8 content, metadata, the other fields
+MESSAGE_PAGE = PAGE_BYTES // MESSAGE_MAX_BYTES
 DUPLICATE_KEY = 11000
 CREATE_ATTEMPTS = 3
 

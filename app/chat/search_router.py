@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from app.auth.dependencies import CurrentUser
+from app.auth.heavy import heavy_request
 from app.chat.schemas import DEFAULT_PAGE_SIZE, PLATFORM_PATTERN, Page, PageSize
 from app.chat.search import scope_of, search
 from app.chat.search_schemas import MAX_QUERY_CHARS, SearchHit
@@ -15,7 +16,7 @@ from app.core.responses import error_responses
 router = APIRouter(prefix="/chat", tags=["search"], responses=error_responses(400, 401, 404, 408, 503))
 
 
-@router.get("/search")
+@router.get("/search", dependencies=[Depends(heavy_request("search"))], responses=error_responses(429))
 async def search_chats(
     user: CurrentUser,
     database: DatabaseDep,

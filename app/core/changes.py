@@ -5,11 +5,14 @@ without change streams the writes of this process); every open event stream is a
 `Subscription` of one owner. Domain-agnostic: a change is a collection, an operation and a
 full document with an owner field; what it means is decided by whoever reads it.
 
-Memory is bounded three times: an owner holds at most `streams_per_owner` subscriptions, each
-subscription holds at most `queue_size` changes (a reader that
-falls further behind is reset: its queue is dropped and it is told to resync), and the replay
-buffer holds the last `buffer_size` changes, in order, so that a client reconnecting with the
-id of the last change it saw gets exactly the ones of its owner that came after it.
+Memory is bounded four times: an owner holds at most `streams_per_owner` subscriptions, the
+process at most `max_streams` (so that streams cannot take every connection, and the health
+checks and everyone else's requests are still answered), each subscription holds at most
+`queue_size` changes (a reader that falls further behind is reset: its queue is dropped and it
+is told to resync), and the replay buffer holds the last `buffer_size` changes, and no more
+than `buffer_bytes` of them (their documents' BSON size), in order, so that a client
+reconnecting with the id of the last change it saw gets exactly the ones of its owner that
+came after it (or, past the buffer, a reset).
 """
 
 from __future__ import annotations
@@ -22,13 +25,19 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.errors import TooManyRequests
+import bson
+from bson.errors import InvalidDocument
+
+from app.core.errors import ServerBusy, TooManyRequests
 
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_SIZE = 1000
 DEFAULT_BUFFER_SIZE = 10_000
 DEFAULT_STREAMS_PER_OWNER = 20
+DEFAULT_MAX_STREAMS = 1000
+DEFAULT_BUFFER_BYTES = 64 * 1024 * 1024
+UNSIZED_BYTES = 16 * 1024 * 1024  # a document BSON cannot encode counts as the largest there is
 Document = dict[str, Any]
 
 
@@ -63,6 +72,13 @@ class TooManyStreams(TooManyRequests):
         super().__init__(retry_after_seconds=5)
 
 
+class ServerStreamsFull(ServerBusy):
+    detail = "This server holds as many event streams as it may (EVENT_STREAMS_MAX); try again shortly"
+
+    def __init__(self) -> None:
+        super().__init__(retry_after_seconds=5)
+
+
 @dataclass(eq=False)
 class Subscription:
     owner: Hashable
@@ -79,11 +95,18 @@ class ChangeHub:
         queue_size: int = DEFAULT_QUEUE_SIZE,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
         streams_per_owner: int = DEFAULT_STREAMS_PER_OWNER,
+        max_streams: int = DEFAULT_MAX_STREAMS,
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
     ) -> None:
         self.queue_size = queue_size
         self.streams_per_owner = streams_per_owner
+        self.max_streams = max_streams
+        self.buffer_size = buffer_size
+        self.buffer_bytes = buffer_bytes
         self._subscribers: dict[Hashable, set[Subscription]] = {}
-        self._recent: deque[tuple[int, Change]] = deque(maxlen=buffer_size)
+        self._subscriber_count = 0
+        self._recent: deque[tuple[int, Change, int]] = deque()
+        self._recent_bytes = 0
         self._positions: dict[str, int] = {}
         self._numbers = itertools.count(1)
         self._local_tokens = itertools.count(1)
@@ -91,7 +114,11 @@ class ChangeHub:
 
     @property
     def subscriber_count(self) -> int:
-        return sum(len(subscriptions) for subscriptions in self._subscribers.values())
+        return self._subscriber_count
+
+    @property
+    def buffered_bytes(self) -> int:
+        return self._recent_bytes
 
     def subscribe(self, owner: Hashable, after_token: str | None = None) -> Subscription:
         """A new subscription of `owner`. With `after_token`: first the owner's buffered changes
@@ -100,6 +127,8 @@ class ChangeHub:
         (and concurrent subscribes cannot pass the owner's limit: TooManyStreams)."""
         if len(self._subscribers.get(owner, ())) >= self.streams_per_owner:
             raise TooManyStreams()
+        if self._subscriber_count >= self.max_streams:
+            raise ServerStreamsFull()
         subscription = Subscription(owner, asyncio.Queue(self.queue_size))
         if self.stopping:
             subscription.closed = True
@@ -114,23 +143,28 @@ class ChangeHub:
                     self._deliver(subscription, change)
         if not subscription.closed:
             self._subscribers.setdefault(owner, set()).add(subscription)
+            self._subscriber_count += 1
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         subscription.closed = True
         owned = self._subscribers.get(subscription.owner)
-        if owned is not None:
+        if owned is not None and subscription in owned:
             owned.discard(subscription)
+            self._subscriber_count -= 1
             if not owned:
                 del self._subscribers[subscription.owner]
 
     def publish(self, change: Change) -> None:
         number = next(self._numbers)
-        if len(self._recent) == self._recent.maxlen:
-            _, evicted = self._recent[0]
-            self._positions.pop(evicted.token, None)
-        self._recent.append((number, change))
+        size = _bson_size(change.document)
+        self._recent.append((number, change, size))
+        self._recent_bytes += size
         self._positions[change.token] = number
+        while len(self._recent) > self.buffer_size or (self._recent_bytes > self.buffer_bytes and self._recent):
+            _, evicted, evicted_size = self._recent.popleft()
+            self._recent_bytes -= evicted_size
+            self._positions.pop(evicted.token, None)
         for subscription in list(self._subscribers.get(change.owner, ())):
             self._deliver(subscription, change)
 
@@ -142,6 +176,7 @@ class ChangeHub:
         """History was lost (the change stream could not resume): every subscriber resyncs,
         and no old id can be resumed from any more."""
         self._recent.clear()
+        self._recent_bytes = 0
         self._positions.clear()
         for owned in list(self._subscribers.values()):
             for subscription in list(owned):
@@ -161,10 +196,10 @@ class ChangeHub:
 
     def _after(self, owner: Hashable, token: str) -> list[Change] | None:
         number = self._positions.get(token)
-        if number is None:
+        if number is None or not self._recent:
             return None
         first = self._recent[0][0]
-        return [change for _, change in _from(self._recent, number - first + 1) if change.owner == owner]
+        return [change for _, change, _ in _from(self._recent, number - first + 1) if change.owner == owner]
 
     def _deliver(self, subscription: Subscription, change: Change) -> None:
         if subscription.closed:
@@ -183,5 +218,12 @@ class ChangeHub:
         subscription.queue.put_nowait(RESET)
 
 
-def _from(recent: deque[tuple[int, Change]], start: int) -> Iterator[tuple[int, Change]]:
+def _from(recent: deque[tuple[int, Change, int]], start: int) -> Iterator[tuple[int, Change, int]]:
     return itertools.islice(recent, start, None)
+
+
+def _bson_size(document: Document) -> int:
+    try:
+        return len(bson.encode(document))
+    except (InvalidDocument, TypeError):
+        return UNSIZED_BYTES

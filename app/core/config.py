@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
     import_max_conversations: int = Field(default=10_000, ge=1)
     import_max_messages_per_conversation: int = Field(default=10_000, ge=1)
+    import_max_unzipped_ratio: int = Field(default=50, ge=1, le=10_000)
+    import_max_unzipped_bytes: int = Field(default=1024**3, ge=1024)
+    event_replay_buffer_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)
+    event_streams_max: int = Field(default=1000, ge=1)
+    heavy_requests_per_user: int = Field(default=4, ge=1, le=1000)
 
     @property
     def embedded(self) -> bool:

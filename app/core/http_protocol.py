@@ -7,18 +7,44 @@ heads and 50 silent connections were all still open after 70 s). Here a connecti
 a complete request head within `header_timeout` seconds of opening, or of the end of its
 previous response; otherwise it is closed. Once the head is in, the body's deadlines are the
 application's (BodyLimitMiddleware), so a long response or a slow handler is never cut off.
+
+Its h11 connection is strict about framing, as RFC 9112 asks of a server that may sit behind a
+proxy which reads a request differently: a request with both Content-Length and
+Transfer-Encoding (section 6.3: the way to smuggle a second request inside the first) and a
+request head with bare LF line endings (section 2.2) answer 400 and the connection is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from typing import Any
 
 import h11
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
+
+MAX_HEAD_BYTES = 16 * 1024  # h11's default (uvicorn's too)
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+class StrictFramingConnection(h11.Connection):
+    """h11, refusing the request heads it would otherwise accept with ambiguous framing."""
+
+    def next_event(self) -> Any:
+        reading_head = self.their_state is h11.IDLE
+        before = self.trailing_data[0] if reading_head else b""
+        event = super().next_event()
+        if isinstance(event, h11.Request):
+            head = before[: len(before) - len(self.trailing_data[0])]
+            if _BARE_LF.search(head):
+                raise h11.RemoteProtocolError("line endings must be CRLF", error_status_hint=400)
+            names = {name for name, _ in event.headers}
+            if b"content-length" in names and b"transfer-encoding" in names:
+                raise h11.RemoteProtocolError("Content-Length and Transfer-Encoding together", error_status_hint=400)
+        return event
 
 
 class HeaderDeadlineH11Protocol(H11Protocol):
@@ -32,6 +58,7 @@ class HeaderDeadlineH11Protocol(H11Protocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        self.conn = StrictFramingConnection(h11.SERVER, config.h11_max_incomplete_event_size or MAX_HEAD_BYTES)
         self._header_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]

@@ -18,6 +18,9 @@ SESSION_DELETED = "session.deleted"
 MESSAGE_CREATED = "message.created"
 log = logging.getLogger(__name__)
 RESET = ServerSentEvent(event="reset", data={"detail": "Events were missed: reload over REST, then reconnect"})
+REPLAY_FAILED = ServerSentEvent(
+    event="error", data={"detail": "The database did not answer in time; reconnect with Last-Event-ID to go on"}
+)
 
 
 def user_event(change: Change) -> ServerSentEvent | None:

@@ -12,6 +12,7 @@ client's subscription is dropped at once (when the request's dependencies close)
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -24,18 +25,20 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from app.auth.dependencies import CurrentUser, Revocations
 from app.auth.principal import AuthenticatedUser
 from app.auth.revocation import RevocationCache
+from app.chat import history
 from app.chat import service as chat
 from app.chat.dependencies import OwnedSession
 from app.core.changes import Change, ChangeHub, Closed, Reset, Subscription
 from app.core.db import DatabaseDep
-from app.core.errors import BadRequest
+from app.core.errors import UNAVAILABLE_ERRORS, BadRequest
 from app.core.responses import error_responses
 from app.core.types import utc_now
 from app.events import render
 
+log = logging.getLogger(__name__)
 RETRY_MS = 3000
 AUTH_CHECK_SECONDS = 5.0
-REPLAY_PAGE = 500
+REPLAY_PAGE = history.MESSAGE_PAGE  # bounded in bytes
 LAST_EVENT_ID_MAX = 512
 
 router = APIRouter(tags=["events"], responses=error_responses(400, 401, 403, 503))
@@ -99,7 +102,7 @@ def _resume_after(
         return after_seq
     if last_event_id is None:
         return int(session["message_count"])
-    if not last_event_id.isdigit() or len(last_event_id) > 18:
+    if not (last_event_id.isascii() and last_event_id.isdigit()) or len(last_event_id) > 18:
         raise BadRequest("Last-Event-ID must be a message seq on this stream")
     return int(last_event_id)
 
@@ -128,12 +131,17 @@ async def session_events(
     session_id: ObjectId = session["_id"]
     # Subscribed before the replay (a dependency): nothing can fall between the two.
     yield CONNECTED
-    newest = await chat.message_count(database, session_id, user.id)
-    while newest is not None and sent < newest:
-        until = min(sent + REPLAY_PAGE, newest)
-        for message in await chat.messages_between(database, session_id, sent, until):
-            yield render.message_event(message)
-        sent = until
+    try:
+        newest = await chat.message_count(database, session_id, user.id)
+        while newest is not None and sent < newest:
+            until = min(sent + REPLAY_PAGE, newest)
+            for message in await chat.messages_between(database, session_id, sent, until):
+                yield render.message_event(message)
+            sent = until
+    except UNAVAILABLE_ERRORS:
+        log.warning("a session stream's replay failed: the database did not answer", extra={"seq": sent})
+        yield render.REPLAY_FAILED
+        return
     async for item in _live(subscription, user, revocations):
         if isinstance(item, Reset):
             yield render.RESET
@@ -165,12 +173,12 @@ async def _live(
 
 
 def _still_valid(user: AuthenticatedUser, revocations: RevocationCache, since: datetime) -> bool:
-    """Checked at least every AUTH_CHECK_SECONDS: an access token until it expires or is
-    revoked, an API key until it is revoked (or its user is disabled or deleted)."""
+    """Checked at least every AUTH_CHECK_SECONDS: an access token or an API key until it
+    expires or is revoked (or its user is disabled or deleted)."""
     if revocations.user_revoked_since(str(user.id), since):
+        return False
+    if user.expires_at is not None and user.expires_at <= utc_now():
         return False
     if user.via_api_key:
         return not revocations.api_key_revoked(user.token_id)
-    if user.expires_at is not None and user.expires_at <= utc_now():
-        return False
     return not revocations.token_revoked(str(user.id), user.token_id, user.family_id, since)

@@ -1,7 +1,9 @@
 """The MCP server at /mcp (the official `mcp` SDK's low-level server over Streamable HTTP).
 
 Stateless and JSON responses: every POST carries its own bearer token and is answered on its
-own, so any server instance can take any request (no session affinity) and no stream is held.
+own, so any server instance can take any request (no session affinity) and no stream is held:
+GET (the stream for server-initiated messages) and DELETE (ending a session) answer 405 at
+once, before any credentials are read.
 The token is checked like the REST API's (`app.auth.dependencies.authenticate`) before the
 SDK sees the request: no or bad credentials answer 401 `{"detail"}` with `WWW-Authenticate`.
 A read-only API key is offered, and may call, only the read tools.
@@ -21,9 +23,10 @@ from typing import Any
 
 import mcp_types as types
 from fastapi import FastAPI, Request
-from mcp.server.context import ServerRequestContext
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 from starlette.routing import Route
@@ -42,6 +45,8 @@ from app.core.errors import (
 from app.mcp.tools import TOOLS_BY_NAME, Caller, ToolSpec, visible_tools
 
 PATH = "/mcp"
+NO_STREAMS = "This MCP server is stateless and holds no stream: POST each JSON-RPC request"
+MAX_ERROR_DATA_CHARS = 64
 PRINCIPAL = "chat.principal"  # the ASGI scope key the caller is kept under
 log = logging.getLogger(__name__)
 
@@ -102,14 +107,29 @@ async def _call_tool(ctx: ServerRequestContext[Any], params: types.CallToolReque
     )
 
 
+class _ShortErrorData:
+    """SDK middleware: an error's `data` that repeats the request (the method name, for "Method
+    not found") is cut to MAX_ERROR_DATA_CHARS, as our own errors never echo input whole."""
+
+    async def __call__(self, ctx: ServerRequestContext[Any], call_next: CallNext) -> HandlerResult:
+        try:
+            return await call_next(ctx)
+        except MCPError as exc:
+            if isinstance(exc.data, str) and len(exc.data) > MAX_ERROR_DATA_CHARS:
+                raise MCPError(exc.code, exc.message, exc.data[:MAX_ERROR_DATA_CHARS] + "…") from None
+            raise
+
+
 def build_server() -> Server[Any]:
-    return Server(
+    server: Server[Any] = Server(
         "chat-server",
         version="0.1.0",
         instructions="Chat sessions and messages: find a session by name, read it, append to it.",
         on_list_tools=_list_tools,
         on_call_tool=_call_tool,
     )
+    server.middleware.append(_ShortErrorData())
+    return server
 
 
 @asynccontextmanager
@@ -147,6 +167,9 @@ def _bearer(request: Request) -> str | None:
 
 
 async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["method"] != "POST":  # GET would open a stream for server messages; there are none
+        await error_response(405, NO_STREAMS, {"Allow": "POST"})(scope, receive, send)
+        return
     request = Request(scope, receive)
     manager: StreamableHTTPSessionManager | None = getattr(request.app.state, "mcp_sessions", None)
     try:

@@ -9,18 +9,23 @@ the conversation's create and update times become the session's; the model slug 
 message's metadata; parts that are not text (images, files, ...) are
 listed in metadata under `non_text_parts`, never a failure.
 
-Arrays are read with ijson (streamed), one conversation in memory at a time.
+Arrays are read with ijson (streamed), one conversation in memory at a time, within the
+bounds of app.transfer.bounded_json; a zip's conversation files may unpack to no more than
+`ReadBounds.unzipped_bytes` in all (a ratio of the zip's size, and a cap).
 """
 
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import IO, Any
 
 import ijson  # type: ignore[import-untyped]
 
+from app.transfer.bounded_json import CheckedReader, array_items
 from app.transfer.conversations import (
     Conversation,
     ImportedMessage,
@@ -36,12 +41,30 @@ SOURCE_PREFIX = "chatgpt:"
 ROLES = {"user", "assistant", "system", "tool"}
 TEXT_FIELDS = ("text", "result")  # code, execution output, browsing results carry their text here
 MAX_DEPTH = 100_000
-UNZIPPED_FACTOR = 20  # conversation files may be this many times larger than the zip
+VALUES_PER_MESSAGE = 100  # JSON values a conversation may hold per message it may have (branches, metadata)
+UNZIPPED_FLOOR = 1024 * 1024
+READABLE_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
 
 
-def read_json(stream: IO[bytes]) -> Iterator[Conversation | Unreadable]:
+@dataclass(frozen=True)
+class ReadBounds:
+    values_per_conversation: int
+    unzipped_bytes: int  # what a zip's conversation files may unpack to, in all
+
+    @classmethod
+    def of(cls, max_messages: int, unzipped_bytes: int) -> ReadBounds:
+        return cls(max(max_messages * VALUES_PER_MESSAGE, 10_000), unzipped_bytes)
+
+
+def read_json(stream: IO[bytes], bounds: ReadBounds) -> Iterator[Conversation | Unreadable]:
+    reader = CheckedReader(stream, bounds.unzipped_bytes, "the conversation files are too large once unpacked")
+    yield from _read_array(reader, bounds)
+
+
+def _read_array(reader: CheckedReader, bounds: ReadBounds) -> Iterator[Conversation | Unreadable]:
     try:
-        for index, item in enumerate(ijson.items(stream, "item", use_float=True)):
+        for index, item in enumerate(array_items(reader, bounds.values_per_conversation, "conversation")):
             yield _conversation(item, index)
     except ijson.JSONError as exc:
         raise ImportFormatError("conversations.json is not a valid JSON array of conversations") from exc
@@ -57,20 +80,56 @@ def conversation_files(archive: zipfile.ZipFile, max_bytes: int) -> list[zipfile
     ]
     if not members:
         raise ImportFormatError("the zip holds no conversations.json")
-    if sum(info.file_size for info in members) > max_bytes * UNZIPPED_FACTOR:
-        raise ImportFormatError("the zip's conversation files are too large once unpacked")
+    if sum(info.file_size for info in members) > max_bytes:
+        raise ImportFormatError(_too_large(max_bytes))
+    for info in members:
+        if info.flag_bits & 0x1:
+            raise ImportFormatError(f"{short(info.filename)} in the zip is encrypted")
+        if info.compress_type not in READABLE_METHODS:
+            raise ImportFormatError(
+                f"{short(info.filename)} in the zip is compressed with method {info.compress_type}, "
+                "which is not read (use deflate, as ChatGPT does)"
+            )
     return sorted(members, key=lambda info: info.filename)
 
 
-def read_zip(stream: IO[bytes], max_bytes: int) -> Iterator[Conversation | Unreadable]:
+def unzipped_bound(zip_bytes: int, ratio: int, cap: int) -> int:
+    """What a zip of `zip_bytes` may unpack to: `ratio` times its size (at least a small
+    UNZIPPED_FLOOR, harmless whatever it holds), and never more than `cap`."""
+    return min(max(zip_bytes * ratio, UNZIPPED_FLOOR), cap)
+
+
+def _too_large(max_bytes: int) -> str:
+    return (
+        f"the zip's conversation files unpack to more than {max_bytes} bytes "
+        "(IMPORT_MAX_UNZIPPED_RATIO times the zip's size, at most IMPORT_MAX_UNZIPPED_BYTES)"
+    )
+
+
+def read_zip(stream: IO[bytes], bounds: ReadBounds) -> Iterator[Conversation | Unreadable]:
     try:
         archive = zipfile.ZipFile(stream)
     except zipfile.BadZipFile as exc:
         raise ImportFormatError("not a valid zip file") from exc
+    budget = bounds.unzipped_bytes
     with archive:
-        for info in conversation_files(archive, max_bytes):
-            with archive.open(info) as member:
-                yield from read_json(member)
+        for info in conversation_files(archive, budget):
+            try:
+                with archive.open(info) as member:
+                    reader = CheckedReader(member, budget, _too_large(bounds.unzipped_bytes))
+                    yield from _read_array(reader, bounds)
+                    budget -= reader.read_bytes
+            except ImportFormatError:
+                raise
+            except _DAMAGED as exc:
+                raise ImportFormatError(f"{short(info.filename)} in the zip is damaged: {_why(exc)}") from exc
+
+
+def _why(exc: Exception) -> str:
+    """What zipfile or zlib said, without any of the member's content."""
+    if isinstance(exc, zipfile.BadZipFile) and "CRC" in str(exc):
+        return "its checksum (CRC-32) does not match"
+    return short(type(exc).__name__ + ": " + str(exc), 120)
 
 
 def _conversation(item: Any, index: int) -> Conversation | Unreadable:

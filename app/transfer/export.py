@@ -4,6 +4,7 @@ one conversation as JSON or Markdown. Streamed: memory stays constant whatever t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -55,15 +56,31 @@ ROLE_HEADINGS = {"user": "You", "assistant": "Assistant", "system": "System", "t
 async def session_markdown(database: Database, session: SessionOut) -> AsyncIterator[bytes]:
     """A transcript for people: the title, when it was held, then each turn under a heading."""
     created = format_utc(session.created_at)
-    yield f"# {_one_line(session.title)}\n\n*{session.message_count} messages, started {created}*\n".encode()
+    title = _escape_html(_one_line(session.title))
+    yield f"# {title}\n\n*{session.message_count} messages, started {created}*\n".encode()
     async for message in history.session_messages(database, session):
         yield _markdown_turn(message).encode()
 
 
 def _markdown_turn(message: MessageOut) -> str:
     heading = f"\n---\n\n### {ROLE_HEADINGS[message.role]} · {format_utc(message.created_at)}\n\n"
-    body = message.content if message.content.strip() else "*(no text)*"
+    body = escape_structure(message.content) if message.content.strip() else "*(no text)*"
     return heading + body.rstrip() + "\n"
+
+
+# A line that Markdown reads as a heading (ATX `#`, or the `===` / `---` under a setext one) or
+# as a thematic break: the export's own structure is made of these.
+_STRUCTURE_LINE = re.compile(r"^( {0,3})(#|=+[ \t]*$|([-*_])(?:[ \t]*\3){2,}[ \t]*$|-+[ \t]*$)", re.MULTILINE)
+
+
+def escape_structure(text: str) -> str:
+    """A turn's text with its headings, rules and HTML escaped, so that it cannot look like the
+    export's own turns (`---` then `### You · <time>`); the rest of its Markdown is kept."""
+    return _STRUCTURE_LINE.sub(lambda match: match.group(1) + "\\" + match.group(2), _escape_html(text))
+
+
+def _escape_html(text: str) -> str:
+    return text.replace("<", "&lt;")
 
 
 def _one_line(text: str) -> str:

@@ -32,7 +32,7 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import NotFound, UnprocessableContent
 from app.core.types import utc_now
-from app.transfer.chatgpt import read_json, read_zip
+from app.transfer.chatgpt import ReadBounds, read_json, read_zip, unzipped_bound
 from app.transfer.conversations import Conversation, ImportedMessage, ImportFormatError, Unreadable, short
 from app.transfer.ndjson_source import read_ndjson
 from app.transfer.schemas import ImportFormat, ImportReport
@@ -45,11 +45,17 @@ class ImportLimits:
     max_bytes: int
     max_conversations: int
     max_messages: int
+    max_unzipped_ratio: int = 50
+    max_unzipped_bytes: int = 1024**3
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ImportLimits:
         return cls(
-            settings.import_max_bytes, settings.import_max_conversations, settings.import_max_messages_per_conversation
+            settings.import_max_bytes,
+            settings.import_max_conversations,
+            settings.import_max_messages_per_conversation,
+            settings.import_max_unzipped_ratio,
+            settings.import_max_unzipped_bytes,
         )
 
 
@@ -60,12 +66,14 @@ class ImportTooLarge(UnprocessableContent):
 def read_conversations(
     stream: IO[bytes], kind: ImportFormat, limits: ImportLimits
 ) -> Iterator[Conversation | Unreadable]:
+    size = stream.seek(0, 2)
     stream.seek(0)
     if kind == "chat-export":
         return read_ndjson(stream)
     if kind == "chatgpt-zip":
-        return read_zip(stream, limits.max_bytes)
-    return read_json(stream)
+        unzipped = unzipped_bound(size, limits.max_unzipped_ratio, limits.max_unzipped_bytes)
+        return read_zip(stream, ReadBounds.of(limits.max_messages, unzipped))
+    return read_json(stream, ReadBounds.of(limits.max_messages, size))
 
 
 def count_within_limits(stream: IO[bytes], kind: ImportFormat, limits: ImportLimits) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
 
+from app.transfer.bounded_json import MAX_NESTING, nesting_depth
 from app.transfer.conversations import Conversation, ImportedMessage, ImportFormatError, Unreadable, short, typed
 from app.transfer.export import FORMAT, VERSION
 
@@ -60,11 +61,17 @@ def _lines(stream: IO[bytes]) -> Iterator[Any]:
         if not raw.strip():
             continue
         try:
-            yield json.loads(raw)
+            value = json.loads(raw)
+        except RecursionError:  # nested thousands of levels deep
+            raise ImportFormatError(f"line {number} nests deeper than {MAX_NESTING} levels") from None
         except (ValueError, UnicodeDecodeError):
             if number == 1:
                 raise ImportFormatError("the first line is not JSON") from None
             yield {"type": "invalid", "line": number}
+            continue
+        if nesting_depth(value) > MAX_NESTING:
+            raise ImportFormatError(f"line {number} nests deeper than {MAX_NESTING} levels")
+        yield value
 
 
 def _session(value: Any, number: int) -> Conversation | Unreadable:

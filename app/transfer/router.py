@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.auth.dependencies import CurrentUser, SettingsDep
+from app.auth.heavy import heavy_request
 from app.chat.dependencies import OwnedSession
 from app.chat.schemas import SessionOut
 from app.core.db import DatabaseDep
@@ -13,16 +14,22 @@ from app.core.responses import ErrorOut, Responses, error_responses
 from app.transfer import export
 from app.transfer.importer import ImportLimits, run_import
 from app.transfer.schemas import ImportRejected, ImportReport
+from app.transfer.streamed import json_error, markdown_error, ndjson_error, streamed
 from app.transfer.upload import private_temporary_file, receive_upload
 
 router = APIRouter(prefix="/chat", tags=["export and import"], responses=error_responses(400, 401, 403, 408, 503))
 
 
+EXPORT_SLOT = Depends(heavy_request("export"))
+
+
 @router.get(
     "/export",
     response_class=StreamingResponse,
+    dependencies=[EXPORT_SLOT],
     responses={
-        200: {"content": {export.MEDIA_TYPE: {}}, "description": "NDJSON: a header, then sessions and messages"}
+        200: {"content": {export.MEDIA_TYPE: {}}, "description": "NDJSON: a header, then sessions and messages"},
+        **error_responses(429),
     },
 )
 async def export_all(user: CurrentUser, database: DatabaseDep) -> StreamingResponse:
@@ -32,7 +39,7 @@ async def export_all(user: CurrentUser, database: DatabaseDep) -> StreamingRespo
     now = export.now()
     disposition = f'attachment; filename="{export.export_filename(now)}"'
     return StreamingResponse(
-        export.export_lines(database, user.id, now),
+        streamed(export.export_lines(database, user.id, now), ndjson_error),
         media_type=export.MEDIA_TYPE,
         headers={"Content-Disposition": disposition, "Cache-Control": "no-store"},
     )
@@ -41,9 +48,10 @@ async def export_all(user: CurrentUser, database: DatabaseDep) -> StreamingRespo
 @router.get(
     "/sessions/{session_id}/export",
     response_class=StreamingResponse,
+    dependencies=[EXPORT_SLOT],
     responses={
         200: {"content": {"application/json": {}, "text/markdown": {}}, "description": "The conversation"},
-        **error_responses(404),
+        **error_responses(404, 429),
     },
 )
 async def export_session(
@@ -54,9 +62,12 @@ async def export_session(
     """One conversation: `{"session": ..., "messages": [...]}`, or Markdown."""
     out = SessionOut.model_validate(session)
     if format == "md":
-        body, media_type = export.session_markdown(database, out), "text/markdown; charset=utf-8"
+        body, media_type = (
+            streamed(export.session_markdown(database, out), markdown_error),
+            "text/markdown; charset=utf-8",
+        )
     else:
-        body, media_type = export.session_json(database, out), "application/json"
+        body, media_type = streamed(export.session_json(database, out), json_error), "application/json"
     filename = f"chat-{out.id}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
     return StreamingResponse(body, media_type=media_type, headers=headers)
@@ -71,10 +82,11 @@ IMPORT_ERRORS: Responses = {
         ),
         "model": ImportRejected,
     },
+    **error_responses(429),
 }
 
 
-@router.post("/import", responses=IMPORT_ERRORS)
+@router.post("/import", dependencies=[Depends(heavy_request("import"))], responses=IMPORT_ERRORS)
 async def import_history(
     request: Request, user: CurrentUser, database: DatabaseDep, settings: SettingsDep
 ) -> ImportReport:

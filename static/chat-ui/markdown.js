@@ -5,7 +5,7 @@
 
 import { marked } from "./vendor/marked.esm.js";
 import DOMPurify from "./vendor/purify.es.js";
-import { el } from "./text.js";
+import { el, linkify } from "./text.js";
 
 const SANITIZE = {
   RETURN_DOM_FRAGMENT: true,
@@ -56,10 +56,28 @@ function copyButton(code) {
   return button;
 }
 
-/** A fragment with `content` rendered as sanitized Markdown. */
+/** `content` as it was written, line by line (for a message Markdown cannot render). */
+function plainText(content) {
+  const paragraph = el("p");
+  content.split("\n").forEach((line, index) => {
+    if (index) paragraph.append(el("br"));
+    paragraph.append(linkify(line));
+  });
+  const fragment = document.createDocumentFragment();
+  fragment.append(paragraph);
+  return fragment;
+}
+
+/** A fragment with `content` rendered as sanitized Markdown; as plain text when marked or
+ * DOMPurify cannot take it (3,000 nested quotes overflow marked's stack), so one message
+ * never keeps the rest of the page from rendering. */
 export function renderMarkdown(content) {
-  const html = marked.parse(content, { async: false }).trim();
-  const fragment = DOMPurify.sanitize(html, SANITIZE);
+  let fragment;
+  try {
+    fragment = DOMPurify.sanitize(marked.parse(content, { async: false }).trim(), SANITIZE);
+  } catch {
+    return plainText(content);
+  }
   for (const pre of fragment.querySelectorAll("pre")) {
     const code = pre.querySelector("code") || pre;
     const language = /language-([\w-]+)/.exec(code.getAttribute("class") || "");
