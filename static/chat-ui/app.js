@@ -1,4 +1,5 @@
-// The chat UI: sign-in, the chat list, the open chat (in the URL as #/s/<id>), dialogs.
+// The chat UI: sign-in, the chat list, the open chat (in the URL as #/s/<id>), the account
+// page (#/account), dialogs.
 
 import {
   ApiError,
@@ -12,6 +13,7 @@ import {
   onTokenChangedElsewhere,
   onUnauthorized,
 } from "./api.js";
+import { createAccount } from "./account.js";
 import { createConversation } from "./conversation.js";
 import { clearDrafts, saveDraft } from "./drafts.js";
 import { createLiveEvents } from "./live.js";
@@ -22,13 +24,14 @@ const USERNAME_PATTERN = /^[A-Za-z0-9._-]{3,32}$/;
 const PASSWORD_MIN = 8;
 const PASSWORD_MAX = 128;
 const ROUTE_PATTERN = /^#\/s\/([0-9a-f]{24})(?:\/m\/([1-9][0-9]{0,15}))?$/;
+const ACCOUNT_ROUTE = "#/account";
 const MOBILE = window.matchMedia("(max-width: 760px)");
 
 const $ = (id) => document.getElementById(id);
 const views = { boot: $("boot"), auth: $("auth-view"), app: $("app-view") };
 const state = { user: null, lastUsername: "" };
 
-const sidebar = createSidebar();
+const sidebar = createSidebar({ onChange: () => refreshWelcome() });
 createSearch({
   onActive(searching) {
     $("session-scroller").hidden = searching;
@@ -218,18 +221,24 @@ $("register-form").addEventListener("submit", async (event) => {
   }
 });
 
-$("logout").addEventListener("click", () => {
+/** Back to the sign-in form after this user signed out (drafts are cleared: shared computers). */
+function signedOut(message) {
   if (state.user) clearDrafts(state.user._id);
-  logout();
   leaveApp();
   history.replaceState(null, "", window.location.pathname);
-  showAuth("login", "You have logged out.");
+  showAuth("login", message);
+}
+
+$("logout").addEventListener("click", () => {
+  logout();
+  signedOut("You have logged out.");
 });
 
 function leaveApp() {
   state.user = null;
   live.stop();
   conversation.close();
+  account.close();
   closeSidebar({ restoreFocus: false });
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
 }
@@ -260,7 +269,24 @@ async function enterApp() {
   await Promise.all([sidebar.reset().catch(() => {}), showRoute()]);
 }
 
-// ---- routing: #/s/<id> is the open chat ---------------------------------------------------
+// ---- routing: #/s/<id> is the open chat, #/account the account page ------------------------
+
+const account = createAccount({
+  openDialog: (dialog, focusTarget) => openDialog(dialog, focusTarget),
+  onSignedOut: signedOut,
+  onImported: () => sidebar.reset().catch(() => {}),
+  getUsername: () => (state.user ? state.user.username : ""),
+});
+
+function showAccount() {
+  conversation.close();
+  $("welcome").hidden = true;
+  $("rename-button").hidden = true;
+  $("delete-button").hidden = true;
+  $("chat-title").textContent = "Account";
+  document.title = "Account · Chat";
+  account.open();
+}
 
 function routeId() {
   const match = window.location.hash.match(ROUTE_PATTERN);
@@ -273,8 +299,22 @@ function routeSeq() {
   return match && match[2] ? Number(match[2]) : null;
 }
 
+const WELCOME = "Welcome";
+
+/** What the welcome screen says when no chat is open: an empty list has nothing to pick. */
+function welcomeText() {
+  return sidebar.isEmpty()
+    ? "You have no chats yet. Start one, or import your history from your account page."
+    : "Pick a chat from the list, or start a new one.";
+}
+
+function refreshWelcome() {
+  if (!$("welcome").hidden && $("welcome-title").textContent === WELCOME) $("welcome-text").textContent = welcomeText();
+}
+
 function showWelcome(title, text) {
   conversation.close();
+  account.close();
   $("chat-title").textContent = "";
   $("rename-button").hidden = true;
   $("delete-button").hidden = true;
@@ -301,8 +341,15 @@ async function showRoute({ focus = false } = {}) {
   cancelRename();
   closeSidebar({ restoreFocus: false });
   current = null;
+  if (window.location.hash === ACCOUNT_ROUTE) $("account-link").setAttribute("aria-current", "page");
+  else $("account-link").removeAttribute("aria-current");
+  if (window.location.hash === ACCOUNT_ROUTE) {
+    showAccount();
+    return;
+  }
+  account.close();
   if (!id) {
-    showWelcome("Welcome", "Pick a chat from the list, or start a new one.");
+    showWelcome(WELCOME, welcomeText());
     return;
   }
   let session = sidebar.get(id);
