@@ -187,31 +187,6 @@ export function createAccount({ openDialog, onSignedOut, onImported, getUsername
 
   // ---- export ---------------------------------------------------------------------------------
 
-  /** Read the NDJSON export, counting lines against the header's totals for the progress bar. */
-  async function readExport(response, progress) {
-    const reader = response.body.getReader();
-    const chunks = [];
-    let lines = 0;
-    let total = 0;
-    let head = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      for (const byte of value) if (byte === 10) lines += 1;
-      if (!total) {
-        head += new TextDecoder().decode(value);
-        const end = head.indexOf("\n");
-        if (end >= 0) {
-          const header = JSON.parse(head.slice(0, end));
-          total = 1 + header.sessions + header.messages;
-        }
-      }
-      if (total) progress(Math.min(lines / total, 1), lines);
-    }
-    return new Blob(chunks, { type: "application/x-ndjson" });
-  }
-
   function filenameOf(response) {
     const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
     return match ? match[1] : "chat-export.ndjson";
@@ -219,31 +194,26 @@ export function createAccount({ openDialog, onSignedOut, onImported, getUsername
 
   $("export-button").addEventListener("click", async () => {
     const button = $("export-button");
-    const bar = $("export-progress");
     const status = $("export-status");
     button.disabled = true;
-    bar.value = 0;
-    bar.hidden = false;
-    status.textContent = "Preparing the export…";
+    $("export-progress").hidden = false;
+    status.textContent = "Exporting your chats…";
     try {
       const response = await openStream("/chat/export", { Accept: "application/x-ndjson" });
       if (!response.ok) throw new ApiError(response.status, (await response.json().catch(() => null))?.detail);
-      const blob = await readExport(response, (share, lines) => {
-        bar.value = share;
-        status.textContent = `Exporting… ${plural(lines, "line")}`;
-      });
-      const link = el("a", { href: URL.createObjectURL(blob), download: filenameOf(response), hidden: true });
+      const blob = await response.blob();
+      const name = filenameOf(response);
+      const link = el("a", { href: URL.createObjectURL(blob), download: name, hidden: true });
       document.body.append(link);
       link.click();
       link.remove();
       setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
-      bar.value = 1;
-      status.textContent = `Downloaded ${filenameOf(response)} (${Math.ceil(blob.size / 1024).toLocaleString()} KB).`;
+      status.textContent = `Downloaded ${name} (${Math.ceil(blob.size / 1024).toLocaleString()} KB).`;
     } catch (error) {
       status.textContent = `Export failed: ${error.message}`;
     } finally {
       button.disabled = false;
-      bar.hidden = true;
+      $("export-progress").hidden = true;
     }
   });
 
@@ -288,9 +258,13 @@ export function createAccount({ openDialog, onSignedOut, onImported, getUsername
     bar.max = 1;
     try {
       const report = await upload("/chat/import", file, (sent, total) => {
-        if (total) bar.value = sent / total;
-        status.textContent =
-          sent < total ? `Uploading… ${Math.round((100 * sent) / total)}%` : "Uploaded. Importing the chats…";
+        if (sent < total) {
+          bar.value = sent / total;
+          status.textContent = `Uploading… ${Math.round((100 * sent) / total)}%`;
+        } else {
+          bar.removeAttribute("value"); // the server reads the file now: no measure of that part
+          status.textContent = "Uploaded. Importing the chats…";
+        }
       });
       status.textContent = `Imported ${file.name}.`;
       showReport(report);
