@@ -103,7 +103,7 @@ def check_image_contents() -> None:
     if uid in ("", "0"):
         raise CheckFailed(f"the image runs as uid {uid or '?'}, not as a non-root user")
     found = in_image(
-        "command -v uv pip pip3; python3 -m pip --version 2>/dev/null; ls /app/.venv/bin | grep '^pip\\|^uv'"
+        "command -v uv pip pip3; python3 -m pip --version 2>/dev/null; ls /app/.venv/bin | grep -xE 'pip[0-9.]*|uvx?'"
     )
     if found.stdout.strip():
         raise CheckFailed(f"the runtime image still has pip or uv:\n{found.stdout}")

@@ -67,11 +67,12 @@ export function renderMarkdown(content) {
     if (language) highlightCode(code, language[1]);
     const label = el("span", { text: language ? language[1] : "code" });
     const block = el("div", { className: "code-block" }, el("div", { className: "code-head" }, label, copyButton(code)));
+    pre.setAttribute("tabindex", "0"); // a long line scrolls sideways, by keyboard too
     pre.replaceWith(block);
     block.append(pre);
   }
   for (const table of fragment.querySelectorAll("table")) {
-    const scroll = el("div", { className: "table-scroll" });
+    const scroll = el("div", { className: "table-scroll", tabindex: "0" }); // scrolled by keyboard too
     table.replaceWith(scroll);
     scroll.append(table);
   }

@@ -23,7 +23,7 @@ function formattedJson(value) {
 function jsonBlock(text, className) {
   const code = el("code", { text });
   highlightCode(code, "json");
-  return el("pre", { className }, code);
+  return el("pre", { className, tabindex: "0" }, code); // it scrolls: reachable by keyboard
 }
 
 /** OpenAI's shape ({function: {name, arguments}}) and the flatter {name, arguments | input}. */
@@ -44,7 +44,7 @@ export function toolCalls(metadata) {
       pretty !== null
         ? jsonBlock(pretty, "tool-args")
         : typeof args === "string" && args !== ""
-          ? el("pre", { className: "tool-args", text: args })
+          ? el("pre", { className: "tool-args", tabindex: "0", text: args })
           : null;
     return el("li", { className: "tool-call" }, el("p", { className: "tool-call-name" }, "Calls ", el("code", { text: name })), body);
   });
@@ -68,6 +68,6 @@ export function metadataDetails(metadata, role) {
     "details",
     { className: "message-metadata" },
     el("summary", { text: "Metadata" }),
-    el("pre", { text: JSON.stringify(rest, null, 2) }),
+    el("pre", { tabindex: "0", text: JSON.stringify(rest, null, 2) }),
   );
 }

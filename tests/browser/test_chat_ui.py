@@ -439,6 +439,7 @@ def test_an_agent_conversation_renders_markdown_tools_and_metadata(
     expect(link).to_have_attribute("target", "_blank")
     expect(link).to_have_attribute("rel", "noopener noreferrer")
     expect(reply.locator(".code-head")).to_contain_text("python")
+    expect(reply.locator("code.hljs .hljs-keyword").first).to_have_text("def")  # highlighted under the CSP
     call = page.get_by_role("list", name="Tool calls").get_by_role("listitem")
     expect(call.locator(".tool-call-name")).to_have_text("Calls get_weather")
     expect(call.locator("pre.tool-args")).to_have_text('{\n  "city": "Lisbon"\n}')
@@ -458,6 +459,7 @@ def test_an_agent_conversation_renders_markdown_tools_and_metadata(
     expect(reply.get_by_role("button", name="Copied")).to_be_visible()
     assert "def forecast" in page.evaluate("navigator.clipboard.readText()")
     ui.shot("tool result, metadata and code copied")
+    ui.assert_accessible("agent conversation, tool result and metadata open")
     if ui.mobile:
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
