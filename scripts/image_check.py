@@ -141,6 +141,10 @@ def wait_healthy(name: str) -> float:
     raise CheckFailed(f"{name} not healthy within {HEALTHY_WITHIN_SECONDS:.0f} s")
 
 
+def exit_code_of(name: str) -> int:
+    return int(run("docker", "inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip())
+
+
 @contextmanager
 def event_stream(base: str, token: str) -> Iterator[threading.Event]:
     """An open GET /chat/events; the event is set once its first bytes arrived."""
@@ -178,7 +182,9 @@ def check_running_server() -> None:
         http.post(messages_path, json={"content": "still here?"}, headers=auth).raise_for_status()
         step("registered, logged in, created a chat and posted to it")
 
-        run("docker", "stop", name)
+        began = time.monotonic()
+        run("docker", "stop", "--time", "10", name)
+        step(f"docker stop, no stream open: exit {exit_code_of(name)} after {time.monotonic() - began:.1f} s")
         run("docker", "rm", name)
         start(name, volume, port)
         wait_healthy(name)
@@ -195,7 +201,7 @@ def check_running_server() -> None:
             began = time.monotonic()
             run("docker", "stop", "--time", "10", name)
             took = time.monotonic() - began
-        exit_code = int(run("docker", "inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip())
+        exit_code = exit_code_of(name)
         step(f"docker stop with an event stream open: exit {exit_code} after {took:.1f} s")
         if exit_code != 0 or took > STOP_LIMIT_SECONDS:
             logs = run("docker", "logs", "--tail", "20", name, check=False)
