@@ -304,12 +304,14 @@ const WELCOME = "Welcome";
 /** What the welcome screen says when no chat is open: an empty list has nothing to pick. */
 function welcomeText() {
   return sidebar.isEmpty()
-    ? "You have no chats yet. Start one, or import your history from your account page."
+    ? "You have no chats yet. Start one, or import your history (ours, or ChatGPT's export)."
     : "Pick a chat from the list, or start a new one.";
 }
 
 function refreshWelcome() {
-  if (!$("welcome").hidden && $("welcome-title").textContent === WELCOME) $("welcome-text").textContent = welcomeText();
+  if ($("welcome").hidden || $("welcome-title").textContent !== WELCOME) return;
+  $("welcome-text").textContent = welcomeText();
+  $("welcome-import").hidden = !sidebar.isEmpty();
 }
 
 function showWelcome(title, text) {
@@ -320,6 +322,7 @@ function showWelcome(title, text) {
   $("delete-button").hidden = true;
   $("welcome-title").textContent = title;
   $("welcome-text").textContent = text;
+  $("welcome-import").hidden = !(title === WELCOME && sidebar.isEmpty());
   $("welcome").hidden = false;
   document.title = "Chat";
 }
