@@ -3,6 +3,7 @@
 // the password, and signing out everywhere. Only the REST API the other clients use.
 
 import { ApiError, api, openStream, upload } from "./api.js";
+import { fieldError, setBusy } from "./forms.js";
 import { el, timeElement } from "./text.js";
 
 const KEYS_PAGE = 200;
@@ -14,24 +15,6 @@ const $ = (id) => document.getElementById(id);
 
 function plural(count, one, many = `${one}s`) {
   return `${count.toLocaleString()} ${count === 1 ? one : many}`;
-}
-
-function setBusy(form, busy, label) {
-  const button = form.querySelector('button[type="submit"]');
-  if (busy) {
-    button.dataset.label = button.textContent;
-    button.textContent = label;
-  } else if (button.dataset.label) {
-    button.textContent = button.dataset.label;
-  }
-  button.disabled = busy;
-  form.setAttribute("aria-busy", String(busy));
-}
-
-function fieldError(input, message) {
-  $(`${input.id}-error`).textContent = message;
-  if (message) input.setAttribute("aria-invalid", "true");
-  else input.removeAttribute("aria-invalid");
 }
 
 /** `openDialog(dialog, focusTarget)` opens a modal; `onSignedOut(message)` shows the sign-in
@@ -173,6 +156,7 @@ export function createAccount({ openDialog, onSignedOut, onImported, getUsername
       await api.revokeApiKey(revoking._id);
       $("revoke-dialog").close();
       await loadKeys();
+      $("key-list-heading").focus(); // its button is gone: focus stays in the list's place
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
         $("revoke-dialog").close();

@@ -16,6 +16,7 @@ import {
 import { createAccount } from "./account.js";
 import { createConversation } from "./conversation.js";
 import { clearDrafts, saveDraft } from "./drafts.js";
+import { fieldError, setBusy } from "./forms.js";
 import { createLiveEvents } from "./live.js";
 import { createSearch } from "./search.js";
 import { createSidebar } from "./sidebar.js";
@@ -118,25 +119,6 @@ function showAuth(which, message = "") {
 
 for (const button of document.querySelectorAll("[data-show]")) {
   button.addEventListener("click", () => showAuth(button.dataset.show));
-}
-
-function setBusy(form, busy, label) {
-  const button = form.querySelector('button[type="submit"]');
-  if (busy) {
-    button.dataset.label = button.textContent;
-    button.textContent = label;
-  } else if (button.dataset.label) {
-    button.textContent = button.dataset.label;
-  }
-  button.disabled = busy;
-  form.setAttribute("aria-busy", String(busy));
-}
-
-function fieldError(input, message) {
-  const error = $(`${input.id}-error`);
-  if (error) error.textContent = message;
-  if (message) input.setAttribute("aria-invalid", "true");
-  else input.removeAttribute("aria-invalid");
 }
 
 // ---- sign in, register, log out -----------------------------------------------------------
