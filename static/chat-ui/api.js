@@ -131,6 +131,15 @@ async function refreshOnce(staleToken) {
   return true;
 }
 
+/** The stored tokens, refreshed first when the access token is about to expire (a failed refresh
+ * leaves them as they are: the 401 that follows deals with it). */
+async function freshAuth() {
+  const auth = readAuth();
+  if (!auth || !auth.refreshToken || auth.expiresAt - Date.now() >= REFRESH_AHEAD_MS / 2) return auth;
+  await refreshTokens(auth.accessToken).catch(() => false);
+  return readAuth();
+}
+
 function sessionEnded(error) {
   forgetToken();
   unauthorizedHandler(error);
@@ -189,11 +198,7 @@ function bearerOf(headers) {
 
 async function send(url, method, headers, body, auth) {
   if (auth) {
-    let token = readAuth();
-    if (token && token.refreshToken && token.expiresAt - Date.now() < REFRESH_AHEAD_MS / 2) {
-      await refreshTokens(token.accessToken).catch(() => false); // a 401 below handles what this could not
-      token = readAuth();
-    }
+    const token = await freshAuth();
     if (token) headers.Authorization = `Bearer ${token.accessToken}`;
     else delete headers.Authorization;
   }
@@ -244,11 +249,7 @@ export async function openStream(path, extraHeaders, signal) {
   const url = new URL(path, window.location.origin);
   const headers = { Accept: "text/event-stream", ...extraHeaders };
   const open = async () => {
-    let auth = readAuth();
-    if (auth && auth.refreshToken && auth.expiresAt - Date.now() < REFRESH_AHEAD_MS / 2) {
-      await refreshTokens(auth.accessToken).catch(() => false);
-      auth = readAuth();
-    }
+    const auth = await freshAuth();
     if (auth) headers.Authorization = `Bearer ${auth.accessToken}`;
     return fetch(url, { headers, signal, cache: "no-store", credentials: "same-origin" });
   };
@@ -264,11 +265,7 @@ export async function openStream(path, extraHeaders, signal) {
  * fetch cannot report: XMLHttpRequest with the access token, refreshed once after a 401. */
 export async function upload(path, file, onProgress) {
   const attempt = async () => {
-    let auth = readAuth();
-    if (auth && auth.refreshToken && auth.expiresAt - Date.now() < REFRESH_AHEAD_MS / 2) {
-      await refreshTokens(auth.accessToken).catch(() => false);
-      auth = readAuth();
-    }
+    const auth = await freshAuth();
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
       xhr.open("POST", new URL(path, window.location.origin));

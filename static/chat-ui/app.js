@@ -254,7 +254,7 @@ async function enterApp() {
 // ---- routing: #/s/<id> is the open chat, #/account the account page ------------------------
 
 const account = createAccount({
-  openDialog: (dialog, focusTarget) => openDialog(dialog, focusTarget),
+  openDialog,
   onSignedOut: signedOut,
   onImported: () => sidebar.reset().catch(() => {}),
   getUsername: () => (state.user ? state.user.username : ""),
@@ -326,12 +326,12 @@ async function showRoute({ focus = false } = {}) {
   cancelRename();
   closeSidebar({ restoreFocus: false });
   current = null;
-  if (window.location.hash === ACCOUNT_ROUTE) $("account-link").setAttribute("aria-current", "page");
-  else $("account-link").removeAttribute("aria-current");
   if (window.location.hash === ACCOUNT_ROUTE) {
+    $("account-link").setAttribute("aria-current", "page");
     showAccount();
     return;
   }
+  $("account-link").removeAttribute("aria-current");
   account.close();
   if (!id) {
     showWelcome(WELCOME, welcomeText());

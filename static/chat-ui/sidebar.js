@@ -101,7 +101,7 @@ export function createSidebar({ onChange = () => {} } = {}) {
       await loadMore();
     },
     get: (id) => sessions.get(id),
-    /** True once every page is read and there is no chat (in the platform shown). */
+    /** True once every page is read and there is no chat at all (no platform filter set). */
     isEmpty: () => exhausted && sessions.size === 0 && !platform,
     /** Add or replace a session; `toTop` when it just became the most recently active. */
     upsert(session, { toTop = false } = {}) {
