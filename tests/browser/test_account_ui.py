@@ -168,6 +168,7 @@ def test_the_account_page_at_375px_dark(make_ui: MakeUI, api: Api) -> None:
     ).raise_for_status()
     ui = make_ui(PHONE, color_scheme="dark")
     ui.goto("/chat-ui/#/account")
+    ui.assert_accessible("sign in at 375 px, dark")
     ui.log_in(user.username, user.password)
     expect(ui.page.get_by_role("heading", name="Account", exact=True)).to_be_visible()
     keys = ui.page.get_by_role("list", name="Your keys").get_by_role("listitem")
