@@ -2,7 +2,7 @@
 // with a Copy button, listed with their last use, revoked), export and import of every chat,
 // the password, and signing out everywhere. Only the REST API the other clients use.
 
-import { ApiError, api, openStream, upload } from "./api.js";
+import { ApiError, api, forgetToken, openStream, upload } from "./api.js";
 import { fieldError, setBusy } from "./forms.js";
 import { el, timeElement } from "./text.js";
 
@@ -312,6 +312,7 @@ export function createAccount({ openDialog, onSignedOut, onImported, getUsername
     setBusy(form, true, "Signing out…");
     try {
       await api.logoutEverywhere();
+      forgetToken(); // its tokens are dead; other tabs see this and sign out too
       $("everywhere-dialog").close();
       onSignedOut("You have signed out everywhere.");
     } catch (error) {

@@ -151,6 +151,7 @@ def test_api_keys_export_import_password_and_sign_out_everywhere(make_ui: MakeUI
     page.get_by_role("button", name="Sign out everywhere").click()
     page.get_by_role("dialog", name="Sign out everywhere?").get_by_role("button", name="Sign out everywhere").click()
     expect(ui.login_form.get_by_text("You have signed out everywhere.")).to_be_visible()
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('chat-ui.'))") == []
     assert api.http.get("/auths/me", headers={"Authorization": f"Bearer {second}"}).status_code == 401
     ui.shot("signed out everywhere")
 
