@@ -422,7 +422,7 @@ def _agent_conversation(api: Api) -> tuple[ApiUser, dict[str, Any]]:
 def test_an_agent_conversation_renders_markdown_tools_and_metadata(
     make_ui: MakeUI, api: Api, viewport: dict[str, int]
 ) -> None:
-    ui = make_ui(viewport)
+    ui = make_ui(viewport, color_scheme="dark" if viewport == PHONE else "light")  # both palettes meet axe
     ui.page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     user, _ = _agent_conversation(api)
     ui.goto()
