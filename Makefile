@@ -11,7 +11,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest browser-deps bench fuzz stress lock upgrade clean
+.PHONY: run test lint typecheck pytest browser-deps bench fuzz stress image-check lock upgrade clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,13 @@ stress: $(DEV_STAMP)
 # The schema fuzzer with many more examples per operation than `make test` runs.
 fuzz: $(DEV_STAMP)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(BIN)/pytest tests/test_fuzz.py -p no:cacheprovider
+
+# Build the Docker image on this machine (a Debian base from debootstrap unless PYTHON_IMAGE is
+# given; no registry needed) and check it: healthy, register/login/post, data kept across
+# containers, non-root, no pip or uv, a clear DATA_DIR error, `docker stop` within 5 s. Not part
+# of `make test`; needs root and a running dockerd (apt-get install docker.io debootstrap).
+image-check: $(DEV_STAMP)
+	$(BIN)/python scripts/image_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

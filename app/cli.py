@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 
 from app.core.config import Settings
+from app.core.data_dir_check import data_dir_problem
 from app.core.http_protocol import with_header_deadline
 from app.core.logging import configure_logging
 from app.core.private_files import OWNER_ONLY_UMASK
@@ -38,6 +39,8 @@ def load_settings_or_exit() -> Settings:
 def main() -> None:
     os.umask(OWNER_ONLY_UMASK)  # DATA_DIR and everything the server or its database writes there
     settings = load_settings_or_exit()
+    if problem := data_dir_problem(settings.data_dir):
+        sys.exit(f"chat-server: {problem}")
     configure_logging(settings.log_level)
     open_files = raise_open_file_limit()
     if open_files < settings.max_connections + RESERVED_FILES:

@@ -58,6 +58,16 @@ async def logout(user: SessionUser, database: DatabaseDep, settings: SettingsDep
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.post("/logout-everywhere", status_code=status.HTTP_204_NO_CONTENT)
+async def logout_everywhere(
+    user: SessionUser, database: DatabaseDep, settings: SettingsDep, cache: Revocations
+) -> Response:
+    """End every login session of yours, this one included (other browsers and devices within
+    REVOCATION_POLL_SECONDS). API keys keep working: revoke them one by one."""
+    await service.logout_everywhere(database, settings, cache, user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.post("/password", status_code=status.HTTP_204_NO_CONTENT, responses=THROTTLED)
 async def change_password(
     body: PasswordChange,

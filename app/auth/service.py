@@ -112,6 +112,15 @@ async def logout(database: Database, settings: Settings, cache: RevocationCache,
         await revoke(database, cache, [Revocation(RevocationKind.TOKEN, user.token_id, user.expires_at)])
 
 
+async def logout_everywhere(
+    database: Database, settings: Settings, cache: RevocationCache, user: AuthenticatedUser
+) -> None:
+    """End every login session of the user, the caller's included (revoking a session's family
+    revokes its access tokens too); API keys are left alone."""
+    await login_sessions.end_all_but(database, settings, cache, user.id, keep=None)
+    audit("logout.everywhere", user_id=str(user.id))
+
+
 async def change_password(
     database: Database,
     settings: Settings,

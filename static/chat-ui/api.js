@@ -131,6 +131,15 @@ async function refreshOnce(staleToken) {
   return true;
 }
 
+/** The stored tokens, refreshed first when the access token is about to expire (a failed refresh
+ * leaves them as they are: the 401 that follows deals with it). */
+async function freshAuth() {
+  const auth = readAuth();
+  if (!auth || !auth.refreshToken || auth.expiresAt - Date.now() >= REFRESH_AHEAD_MS / 2) return auth;
+  await refreshTokens(auth.accessToken).catch(() => false);
+  return readAuth();
+}
+
 function sessionEnded(error) {
   forgetToken();
   unauthorizedHandler(error);
@@ -145,12 +154,12 @@ export function onTokenChangedElsewhere(handler) {
 
 // ---- requests -----------------------------------------------------------------------------
 
-async function request(method, path, { json, form, query, auth = true } = {}) {
+async function request(method, path, { json, form, query, headers: extraHeaders, auth = true } = {}) {
   const url = new URL(path, window.location.origin);
   for (const [name, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null) url.searchParams.set(name, String(value));
   }
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json", ...extraHeaders };
   let body;
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -189,11 +198,7 @@ function bearerOf(headers) {
 
 async function send(url, method, headers, body, auth) {
   if (auth) {
-    let token = readAuth();
-    if (token && token.refreshToken && token.expiresAt - Date.now() < REFRESH_AHEAD_MS / 2) {
-      await refreshTokens(token.accessToken).catch(() => false); // a 401 below handles what this could not
-      token = readAuth();
-    }
+    const token = await freshAuth();
     if (token) headers.Authorization = `Bearer ${token.accessToken}`;
     else delete headers.Authorization;
   }
@@ -244,11 +249,7 @@ export async function openStream(path, extraHeaders, signal) {
   const url = new URL(path, window.location.origin);
   const headers = { Accept: "text/event-stream", ...extraHeaders };
   const open = async () => {
-    let auth = readAuth();
-    if (auth && auth.refreshToken && auth.expiresAt - Date.now() < REFRESH_AHEAD_MS / 2) {
-      await refreshTokens(auth.accessToken).catch(() => false);
-      auth = readAuth();
-    }
+    const auth = await freshAuth();
     if (auth) headers.Authorization = `Bearer ${auth.accessToken}`;
     return fetch(url, { headers, signal, cache: "no-store", credentials: "same-origin" });
   };
@@ -258,6 +259,49 @@ export async function openStream(path, extraHeaders, signal) {
     else sessionEnded(new ApiError(401, "Your session has expired"));
   }
   return response;
+}
+
+/** POST `file` as the body of `path` with upload progress (`onProgress(sent, total)`), which
+ * fetch cannot report: XMLHttpRequest with the access token, refreshed once after a 401. */
+export async function upload(path, file, onProgress) {
+  const attempt = async () => {
+    const auth = await freshAuth();
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", new URL(path, window.location.origin));
+      xhr.setRequestHeader("Accept", "application/json");
+      if (auth) xhr.setRequestHeader("Authorization", `Bearer ${auth.accessToken}`);
+      xhr.upload.addEventListener("progress", (event) => onProgress(event.loaded, event.total));
+      xhr.addEventListener("load", () => resolve({ xhr, token: auth ? auth.accessToken : "" }));
+      xhr.addEventListener("error", () => reject(new NetworkError()));
+      xhr.send(file);
+    });
+  };
+  let result;
+  try {
+    result = await attempt();
+    if (result.xhr.status === 401 && readAuth() && (await refreshTokens(result.token))) result = await attempt();
+  } catch (error) {
+    failureHandler(error);
+    throw error;
+  }
+  const { xhr } = result;
+  let data = null;
+  try {
+    data = JSON.parse(xhr.responseText);
+  } catch {
+    // not JSON: the status says enough
+  }
+  if (xhr.status >= 200 && xhr.status < 300) return data;
+  const error = new ApiError(xhr.status, data && data.detail);
+  if (xhr.status === 401) sessionEnded(error);
+  else if (xhr.status >= 500) failureHandler(error);
+  throw error;
+}
+
+/** A random Idempotency-Key (crypto.randomUUID needs a secure context; this does not). */
+function idempotencyKey() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 export const api = {
@@ -276,6 +320,16 @@ export const api = {
   search: (q, limit, cursor) => request("GET", "/chat/search", { query: { q, limit, cursor } }),
   postMessage: (id, content) =>
     request("POST", `/chat/sessions/${encodeURIComponent(id)}/messages`, { json: { content, role: "user" } }),
+  changePassword: (currentPassword, newPassword) =>
+    request("POST", "/auths/password", { json: { current_password: currentPassword, new_password: newPassword } }),
+  listApiKeys: (limit, cursor) => request("GET", "/auths/api-keys", { query: { limit, cursor } }),
+  /** `fields`: name, scopes, expires_in_days, current_password. A retry of the same call (same
+   * `retryKey`) gets the same key back. */
+  createApiKey: (fields, retryKey) =>
+    request("POST", "/auths/api-keys", { json: fields, headers: { "Idempotency-Key": retryKey } }),
+  revokeApiKey: (id) => request("DELETE", `/auths/api-keys/${encodeURIComponent(id)}`),
+  logoutEverywhere: () => request("POST", "/auths/logout-everywhere"),
+  newRetryKey: idempotencyKey,
 };
 
 // ---- error text ---------------------------------------------------------------------------

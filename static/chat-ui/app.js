@@ -1,4 +1,5 @@
-// The chat UI: sign-in, the chat list, the open chat (in the URL as #/s/<id>), dialogs.
+// The chat UI: sign-in, the chat list, the open chat (in the URL as #/s/<id>), the account
+// page (#/account), dialogs.
 
 import {
   ApiError,
@@ -12,8 +13,10 @@ import {
   onTokenChangedElsewhere,
   onUnauthorized,
 } from "./api.js";
+import { createAccount } from "./account.js";
 import { createConversation } from "./conversation.js";
 import { clearDrafts, saveDraft } from "./drafts.js";
+import { fieldError, setBusy } from "./forms.js";
 import { createLiveEvents } from "./live.js";
 import { createSearch } from "./search.js";
 import { createSidebar } from "./sidebar.js";
@@ -22,13 +25,14 @@ const USERNAME_PATTERN = /^[A-Za-z0-9._-]{3,32}$/;
 const PASSWORD_MIN = 8;
 const PASSWORD_MAX = 128;
 const ROUTE_PATTERN = /^#\/s\/([0-9a-f]{24})(?:\/m\/([1-9][0-9]{0,15}))?$/;
+const ACCOUNT_ROUTE = "#/account";
 const MOBILE = window.matchMedia("(max-width: 760px)");
 
 const $ = (id) => document.getElementById(id);
 const views = { boot: $("boot"), auth: $("auth-view"), app: $("app-view") };
 const state = { user: null, lastUsername: "" };
 
-const sidebar = createSidebar();
+const sidebar = createSidebar({ onChange: () => refreshWelcome() });
 createSearch({
   onActive(searching) {
     $("session-scroller").hidden = searching;
@@ -117,25 +121,6 @@ for (const button of document.querySelectorAll("[data-show]")) {
   button.addEventListener("click", () => showAuth(button.dataset.show));
 }
 
-function setBusy(form, busy, label) {
-  const button = form.querySelector('button[type="submit"]');
-  if (busy) {
-    button.dataset.label = button.textContent;
-    button.textContent = label;
-  } else if (button.dataset.label) {
-    button.textContent = button.dataset.label;
-  }
-  button.disabled = busy;
-  form.setAttribute("aria-busy", String(busy));
-}
-
-function fieldError(input, message) {
-  const error = $(`${input.id}-error`);
-  if (error) error.textContent = message;
-  if (message) input.setAttribute("aria-invalid", "true");
-  else input.removeAttribute("aria-invalid");
-}
-
 // ---- sign in, register, log out -----------------------------------------------------------
 
 $("login-form").addEventListener("submit", async (event) => {
@@ -218,18 +203,24 @@ $("register-form").addEventListener("submit", async (event) => {
   }
 });
 
-$("logout").addEventListener("click", () => {
+/** Back to the sign-in form after this user signed out (drafts are cleared: shared computers). */
+function signedOut(message) {
   if (state.user) clearDrafts(state.user._id);
-  logout();
   leaveApp();
   history.replaceState(null, "", window.location.pathname);
-  showAuth("login", "You have logged out.");
+  showAuth("login", message);
+}
+
+$("logout").addEventListener("click", () => {
+  logout();
+  signedOut("You have logged out.");
 });
 
 function leaveApp() {
   state.user = null;
   live.stop();
   conversation.close();
+  account.close();
   closeSidebar({ restoreFocus: false });
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
 }
@@ -260,7 +251,24 @@ async function enterApp() {
   await Promise.all([sidebar.reset().catch(() => {}), showRoute()]);
 }
 
-// ---- routing: #/s/<id> is the open chat ---------------------------------------------------
+// ---- routing: #/s/<id> is the open chat, #/account the account page ------------------------
+
+const account = createAccount({
+  openDialog,
+  onSignedOut: signedOut,
+  onImported: () => sidebar.reset().catch(() => {}),
+  getUsername: () => (state.user ? state.user.username : ""),
+});
+
+function showAccount() {
+  conversation.close();
+  $("welcome").hidden = true;
+  $("rename-button").hidden = true;
+  $("delete-button").hidden = true;
+  $("chat-title").textContent = "Account";
+  document.title = "Account · Chat";
+  account.open();
+}
 
 function routeId() {
   const match = window.location.hash.match(ROUTE_PATTERN);
@@ -273,13 +281,30 @@ function routeSeq() {
   return match && match[2] ? Number(match[2]) : null;
 }
 
+const WELCOME = "Welcome";
+
+/** What the welcome screen says when no chat is open: an empty list has nothing to pick. */
+function welcomeText() {
+  return sidebar.isEmpty()
+    ? "You have no chats yet. Start one, or import your history (ours, or ChatGPT's export)."
+    : "Pick a chat from the list, or start a new one.";
+}
+
+function refreshWelcome() {
+  if ($("welcome").hidden || $("welcome-title").textContent !== WELCOME) return;
+  $("welcome-text").textContent = welcomeText();
+  $("welcome-import").hidden = !sidebar.isEmpty();
+}
+
 function showWelcome(title, text) {
   conversation.close();
+  account.close();
   $("chat-title").textContent = "";
   $("rename-button").hidden = true;
   $("delete-button").hidden = true;
   $("welcome-title").textContent = title;
   $("welcome-text").textContent = text;
+  $("welcome-import").hidden = !(title === WELCOME && sidebar.isEmpty());
   $("welcome").hidden = false;
   document.title = "Chat";
 }
@@ -301,8 +326,15 @@ async function showRoute({ focus = false } = {}) {
   cancelRename();
   closeSidebar({ restoreFocus: false });
   current = null;
+  if (window.location.hash === ACCOUNT_ROUTE) {
+    $("account-link").setAttribute("aria-current", "page");
+    showAccount();
+    return;
+  }
+  $("account-link").removeAttribute("aria-current");
+  account.close();
   if (!id) {
-    showWelcome("Welcome", "Pick a chat from the list, or start a new one.");
+    showWelcome(WELCOME, welcomeText());
     return;
   }
   let session = sidebar.get(id);

@@ -1,16 +1,19 @@
 // One open chat: its messages (older pages load when scrolled to the top, keeping the reading
-// position) and the composer (Enter sends, Shift+Enter is a new line, drafts kept per chat).
+// position) and the composer (Enter sends, Shift+Enter is a new line, drafts kept per chat; on
+// touch screens Enter is a new line and the Send button sends).
 
 import { ApiError, api } from "./api.js";
 import { loadDraft, saveDraft } from "./drafts.js";
 import { renderMarkdown } from "./markdown.js";
 import { el, linkify, timeElement } from "./text.js";
+import { metadataDetails, toolCalls, toolResult } from "./toolcalls.js";
 
 const PAGE_SIZE = 40;
 const LOAD_MARGIN_PX = 120;
 const ROLE_LABELS = { user: "You", assistant: "Assistant", system: "System", tool: "Tool" };
 
 const SUMMARY_CHARS = 60;
+const TOUCH = window.matchMedia("(hover: none) and (pointer: coarse)");
 
 /** "Tool · get_weather: {"temp": 21}": what a collapsed tool or system message shows. */
 function compactLabel(role, content, metadata) {
@@ -18,24 +21,6 @@ function compactLabel(role, content, metadata) {
   const firstLine = content.split("\n", 1)[0];
   const preview = firstLine.length > SUMMARY_CHARS ? `${firstLine.slice(0, SUMMARY_CHARS)}…` : firstLine;
   return `${ROLE_LABELS[role]}${name}${preview ? `: ${preview}` : ""}`;
-}
-
-/** The tool calls an assistant turn made (OpenAI's shape: metadata.tool_calls[].function). */
-function toolCallsLine(metadata) {
-  if (!Array.isArray(metadata.tool_calls) || metadata.tool_calls.length === 0) return null;
-  const names = metadata.tool_calls.map((call) => (call && call.function && call.function.name) || (call && call.name) || "tool");
-  return el("p", { className: "tool-calls", text: `Calls ${names.join(", ")}` });
-}
-
-/** The metadata as formatted JSON, collapsed. */
-function metadataDetails(metadata) {
-  if (Object.keys(metadata).length === 0) return null;
-  return el(
-    "details",
-    { className: "message-metadata" },
-    el("summary", { text: "Metadata" }),
-    el("pre", { text: JSON.stringify(metadata, null, 2) }),
-  );
 }
 
 export function createConversation({ getUserId, onSent }) {
@@ -75,11 +60,16 @@ export function createConversation({ getUserId, onSent }) {
   function messageItem(message) {
     const role = ROLE_LABELS[message.role] ? message.role : "assistant";
     const metadata = message.metadata && typeof message.metadata === "object" ? message.metadata : {};
-    const text = el("div", { className: role === "assistant" ? "message-text markdown" : "message-text" });
-    // Only assistant text is Markdown (sanitized); what people, tools and systems wrote stays text.
-    text.append(role === "assistant" ? renderMarkdown(message.content) : linkify(message.content));
-    const calls = toolCallsLine(metadata);
-    const parts = [text.childNodes.length || !calls ? text : null, calls, metadataDetails(metadata)];
+    let text;
+    if (role === "tool") {
+      text = toolResult(message.content);
+    } else {
+      text = el("div", { className: role === "assistant" ? "message-text markdown" : "message-text" });
+      // Only assistant text is Markdown (sanitized); what people, tools and systems wrote stays text.
+      text.append(role === "assistant" ? renderMarkdown(message.content) : linkify(message.content));
+    }
+    const calls = toolCalls(metadata);
+    const parts = [text.childNodes.length || !calls ? text : null, calls, metadataDetails(metadata, role)];
     let body;
     if (role === "tool" || role === "system") {
       body = el(
@@ -221,7 +211,8 @@ export function createConversation({ getUserId, onSent }) {
     send();
   });
   input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    // On a touch screen Enter is a new line, as on-screen keyboards have no Shift+Enter: the Send button sends.
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !TOUCH.matches) {
       event.preventDefault();
       send();
     }
@@ -254,7 +245,10 @@ export function createConversation({ getUserId, onSent }) {
     const target = list.querySelector(`[data-seq="${seq}"]`);
     if (!target) return;
     target.classList.add("message-found");
-    target.scrollIntoView({ block: "center" });
+    // Scroll the message list only: scrollIntoView would scroll the page too, taking the header
+    // off the screen and leaving a blank band below.
+    const offset = target.getBoundingClientRect().top - scroller.getBoundingClientRect().top;
+    scroller.scrollTop += offset - Math.max(0, (scroller.clientHeight - target.offsetHeight) / 2);
   }
 
   return {

@@ -1,10 +1,11 @@
 // Assistant messages as Markdown: marked renders it with raw HTML shown as text (as the big chat
 // apps do), DOMPurify then removes anything that could still run (javascript: URLs from Markdown
 // links, for one), and the result is appended as DOM nodes. Links open in a new tab without
-// access to this one; code blocks get a copy button; wide tables scroll.
+// access to this one; code blocks are highlighted and get a copy button; wide tables scroll.
 
 import { marked } from "./vendor/marked.esm.js";
 import DOMPurify from "./vendor/purify.es.js";
+import { highlightCode } from "./codehighlight.js";
 import { el, linkify } from "./text.js";
 
 const SANITIZE = {
@@ -81,13 +82,15 @@ export function renderMarkdown(content) {
   for (const pre of fragment.querySelectorAll("pre")) {
     const code = pre.querySelector("code") || pre;
     const language = /language-([\w-]+)/.exec(code.getAttribute("class") || "");
+    if (language) highlightCode(code, language[1]);
     const label = el("span", { text: language ? language[1] : "code" });
     const block = el("div", { className: "code-block" }, el("div", { className: "code-head" }, label, copyButton(code)));
+    pre.setAttribute("tabindex", "0"); // a long line scrolls sideways, by keyboard too
     pre.replaceWith(block);
     block.append(pre);
   }
   for (const table of fragment.querySelectorAll("table")) {
-    const scroll = el("div", { className: "table-scroll" });
+    const scroll = el("div", { className: "table-scroll", tabindex: "0" }); // scrolled by keyboard too
     table.replaceWith(scroll);
     scroll.append(table);
   }

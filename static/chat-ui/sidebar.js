@@ -10,7 +10,8 @@ function activity(session) {
   return session.updated_at || session.last_message_at || session.created_at;
 }
 
-export function createSidebar() {
+/** `onChange()` after the list is drawn again. */
+export function createSidebar({ onChange = () => {} } = {}) {
   const scroller = document.getElementById("session-scroller");
   const list = document.getElementById("session-list");
   const empty = document.getElementById("sessions-empty");
@@ -53,6 +54,7 @@ export function createSidebar() {
     for (const session of sessions.values()) offerPlatform(session.platform);
     list.replaceChildren(...[...sessions.values()].map(item));
     empty.hidden = !(exhausted && sessions.size === 0);
+    onChange();
   }
 
   function nearEnd() {
@@ -99,6 +101,8 @@ export function createSidebar() {
       await loadMore();
     },
     get: (id) => sessions.get(id),
+    /** True once every page is read and there is no chat at all (no platform filter set). */
+    isEmpty: () => exhausted && sessions.size === 0 && !platform,
     /** Add or replace a session; `toTop` when it just became the most recently active. */
     upsert(session, { toTop = false } = {}) {
       if (platform && session.platform !== platform) {

@@ -309,3 +309,21 @@ async def test_rotations_are_throttled_per_family(start_app: StartApp) -> None:
     throttled = await _refresh(server, refresh_token)
     assert throttled.status_code == 429 and 0 < int(throttled.headers["retry-after"]) <= 3600
     assert (await _refresh(server, other["refresh_token"])).status_code == 200  # another family is not
+
+
+async def test_logout_everywhere_ends_every_session_and_keeps_api_keys(client: AsyncClient) -> None:
+    user = await make_user(client)
+    this = await login_tokens(client, user.username, user.password)
+    other = await login_tokens(client, user.username, user.password)
+    key_body = {"name": "kept", "scopes": ["read"], "current_password": user.password}
+    key = (await client.post("/auths/api-keys", json=key_body, headers=bearer(this["access_token"]))).json()["key"]
+
+    response = await client.post("/auths/logout-everywhere", headers=bearer(this["access_token"]))
+    assert response.status_code == 204
+    for tokens in (this, other):
+        assert await _me(client, tokens["access_token"]) == 401
+        assert (await _refresh(client, tokens["refresh_token"])).status_code == 401
+    assert await _me(client, user.token) == 401  # the factory's own login too
+    assert await _me(client, key) == 200, "API keys are revoked one by one, not by signing out"
+    assert (await client.post("/auths/logout-everywhere", headers=bearer(key))).status_code == 403
+    await login_tokens(client, user.username, user.password)  # signing in again works

@@ -18,6 +18,7 @@ from tests.factories import TestUser as ApiUser
 if TYPE_CHECKING:
     from playwright.sync_api import ConsoleMessage, Page, Request, Response
 
+AXE_SOURCE = Path(__file__).with_name("vendor") / "axe.min.js"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 740}
 
@@ -146,6 +147,18 @@ class UI:
     def assert_clean(self) -> None:
         assert not self.problems, "browser problems:\n" + "\n".join(self.problems)
 
+    def assert_accessible(self, step: str) -> None:
+        """axe-core (vendored) finds no WCAG 2 A/AA violation on the page as it is now. Injected
+        with `evaluate`, which the page's Content-Security-Policy does not govern."""
+        if not self.page.evaluate("typeof window.axe === 'object'"):
+            self.page.evaluate(AXE_SOURCE.read_text())
+        violations = self.page.evaluate(
+            """async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}))
+                .violations.map(v => `${v.id} (${v.impact}): ${v.help}: ` +
+                    v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' ' + n.failureSummary).join(' | '))"""
+        )
+        assert not violations, f"axe-core at {step!r}:\n" + "\n".join(violations)
+
     # -- steps a person takes, by role and label --
 
     @property
@@ -207,7 +220,11 @@ class UI:
         self.page.get_by_role("heading", name=title, exact=True).wait_for()
 
     def send(self, text: str) -> None:
+        """Enter sends on desktop; on a touch screen Enter is a new line and Send sends."""
         count = self.messages.count()
         self.composer.fill(text)
-        self.composer.press("Enter")
+        if self.mobile:
+            self.page.get_by_role("button", name="Send").click()
+        else:
+            self.composer.press("Enter")
         self.page.wait_for_function("n => document.querySelectorAll('#message-list .message').length > n", arg=count)

@@ -85,9 +85,17 @@ def run_journey(ui: UI, api: Api) -> None:
 
     ui.composer.fill("first line")
     expect(send).to_be_enabled()
-    ui.composer.press("Shift+Enter")
-    ui.composer.press_sequentially("second line")
-    ui.composer.press("Enter")
+    hint = page.get_by_text("Enter to send, Shift+Enter for a new line")
+    if ui.mobile:  # a touch screen: no Shift+Enter on its keyboard, so Enter is a new line there
+        expect(hint).to_be_hidden()
+        ui.composer.press("Enter")
+        ui.composer.press_sequentially("second line")
+        send.click()
+    else:
+        expect(hint).to_be_visible()
+        ui.composer.press("Shift+Enter")
+        ui.composer.press_sequentially("second line")
+        ui.composer.press("Enter")
     expect(ui.messages.last).to_have_text("first line\nsecond line")
     expect(ui.composer).to_have_value("")
     expect(send).to_be_disabled()
@@ -414,7 +422,7 @@ def _agent_conversation(api: Api) -> tuple[ApiUser, dict[str, Any]]:
 def test_an_agent_conversation_renders_markdown_tools_and_metadata(
     make_ui: MakeUI, api: Api, viewport: dict[str, int]
 ) -> None:
-    ui = make_ui(viewport)
+    ui = make_ui(viewport, color_scheme="dark" if viewport == PHONE else "light")  # both palettes meet axe
     ui.page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     user, _ = _agent_conversation(api)
     ui.goto()
@@ -431,7 +439,10 @@ def test_an_agent_conversation_renders_markdown_tools_and_metadata(
     expect(link).to_have_attribute("target", "_blank")
     expect(link).to_have_attribute("rel", "noopener noreferrer")
     expect(reply.locator(".code-head")).to_contain_text("python")
-    expect(page.locator(".tool-calls")).to_have_text("Calls get_weather")
+    expect(reply.locator("code.hljs .hljs-keyword").first).to_have_text("def")  # highlighted under the CSP
+    call = page.get_by_role("list", name="Tool calls").get_by_role("listitem")
+    expect(call.locator(".tool-call-name")).to_have_text("Calls get_weather")
+    expect(call.locator("pre.tool-args")).to_have_text('{\n  "city": "Lisbon"\n}')
 
     tool = page.locator(".message-tool details.bubble-compact")
     expect(tool.locator("summary.message-role")).to_have_text('Tool · get_weather: {"temp_c": 21, "sky": "sunny"}')
@@ -439,6 +450,8 @@ def test_an_agent_conversation_renders_markdown_tools_and_metadata(
     ui.shot("agent conversation")
     tool.locator("summary.message-role").click()
     expect(tool.locator(".message-text")).to_be_visible()
+    expect(tool.locator(".message-text")).to_have_text('{\n  "temp_c": 21,\n  "sky": "sunny"\n}')
+    expect(page.locator(".message-metadata")).to_have_count(2)  # not on the tool result: its keys are shown
     metadata = page.locator(".message-assistant .message-metadata").last
     metadata.locator("summary").click()
     expect(metadata.locator("pre")).to_contain_text('"total_tokens": 42')
@@ -446,6 +459,7 @@ def test_an_agent_conversation_renders_markdown_tools_and_metadata(
     expect(reply.get_by_role("button", name="Copied")).to_be_visible()
     assert "def forecast" in page.evaluate("navigator.clipboard.readText()")
     ui.shot("tool result, metadata and code copied")
+    ui.assert_accessible("agent conversation, tool result and metadata open")
     if ui.mobile:
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 

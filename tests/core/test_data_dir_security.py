@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import stat
 import subprocess
@@ -138,3 +139,20 @@ async def test_credentials_the_database_does_not_know_are_provisioned_again(tmp_
             assert owner.admin.command("usersInfo", 1)["users"][0]["user"] == "chat-server"
     finally:
         await database.stop()
+
+
+def test_a_data_dir_that_cannot_be_written_is_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
+    """Root may write anywhere, so the unwritable DATA_DIR here is one under a regular file;
+    `make image-check` covers the container's case (a volume owned by another user)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {**os.environ, "DATA_DIR": str(blocker / "data"), "PORT": "1"}
+    result = subprocess.run([sys.executable, "-m", "app.cli"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"chat-server: DATA_DIR {blocker / 'data'} is not a writable directory for uid {os.getuid()} "
+        f"({pwd.getpwuid(os.getuid()).pw_name}): Not a directory. Give this user its own directory "
+        "(in a container: a named volume, or a host directory owned by the image's user, e.g. `chown 10001 DIR`), "
+        "or set DATA_DIR to one."
+    ]
