@@ -1,0 +1,28 @@
+"""Which server and credentials a `chat` command uses: --url / --api-key, then CHAT_URL /
+CHAT_API_KEY (or CHAT_USERNAME and CHAT_PASSWORD), then what `chat login` saved. The saved key
+is only ever sent to the server it was made for."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TYPE_CHECKING
+
+from chat_client.cli import config
+
+if TYPE_CHECKING:
+    from chat_client._client import Client
+
+ENV_URL, ENV_API_KEY, ENV_USERNAME = "CHAT_URL", "CHAT_API_KEY", "CHAT_USERNAME"
+
+
+def open_client(args: argparse.Namespace) -> Client:
+    from chat_client._client import Client  # imported when a command needs it, not for --help
+
+    url = args.url or os.environ.get(ENV_URL) or None
+    api_key = args.api_key or os.environ.get(ENV_API_KEY) or None
+    if api_key is None and not os.environ.get(ENV_USERNAME):
+        saved = config.load()
+        if saved is not None and (url is None or url.rstrip("/") == saved.url.rstrip("/")):
+            url, api_key = saved.url, saved.api_key
+    return Client(url, api_key=api_key)
