@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from chat_client.cli import config
@@ -16,7 +17,15 @@ if TYPE_CHECKING:
 ENV_URL, ENV_API_KEY, ENV_USERNAME = "CHAT_URL", "CHAT_API_KEY", "CHAT_USERNAME"
 
 
+def skip_httpx_command_line() -> None:
+    """httpx imports its own command-line tool when rich, click and pygments are installed
+    (~180 ms of a `chat append` on a 2-core machine); this process never runs it, so it is
+    marked as absent (httpx then defines a stub that is never called)."""
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+
 def open_client(args: argparse.Namespace) -> Client:
+    skip_httpx_command_line()
     from chat_client._client import Client  # imported when a command needs it, not for --help
 
     url = args.url or os.environ.get(ENV_URL) or None
