@@ -30,8 +30,14 @@ def open_client(args: argparse.Namespace) -> Client:
 
     url = args.url or os.environ.get(ENV_URL) or None
     api_key = args.api_key or os.environ.get(ENV_API_KEY) or None
-    if api_key is None and not os.environ.get(ENV_USERNAME):
+    if (url is None or api_key is None) and not os.environ.get(ENV_USERNAME):
         saved = config.load()
-        if saved is not None and (url is None or url.rstrip("/") == saved.url.rstrip("/")):
-            url, api_key = saved.url, saved.api_key
+        if saved is not None:
+            url = url or saved.url
+            if api_key is None and url.rstrip("/") == saved.url.rstrip("/"):
+                api_key = saved.api_key
+    if api_key is None and not os.environ.get(ENV_USERNAME):
+        from chat_client._exceptions import AuthenticationFailed
+
+        raise AuthenticationFailed(f"not logged in: run `chat login`, or set {ENV_API_KEY}")
     return Client(url, api_key=api_key)
