@@ -8,7 +8,6 @@ Goals (issue 20): `chat append` <= 300 ms, `chat-admin --help` <= 0.5 s, a chat-
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -82,11 +81,7 @@ def main() -> None:
         results = measure(server.base_url, api_key_for(server.base_url), work / "data")
     finally:
         server.stop()
-    path = report.RESULTS
-    existing = json.loads(path.read_text()) if path.exists() else {}
-    existing["startup"] = results
-    path.write_text(json.dumps(existing, indent=2) + "\n")
-    report.progress(f"wrote startup to {path}")
+    report.merge("startup", results)
 
 
 if __name__ == "__main__":
