@@ -70,7 +70,7 @@ async def connect(settings: Settings, init: bool = False) -> AsyncIterator[Datab
     embedded: EmbeddedDatabase | None = None
     if configured:
         uri = configured
-        say(f"database {redact_uri(uri)} (MONGODB_URI), name {settings.mongodb_db}")
+        say(f"database: {redact_uri(uri)} (MONGODB_URI), name {settings.mongodb_db}")
     elif running := await running_embedded_uri(data_dir):
         uri = running
         say(f"database: the running server's embedded database in {data_dir}")
