@@ -64,7 +64,8 @@ pytest: $(DEV_STAMP) browser-deps
 
 test: lint typecheck pytest
 
-# Throughput, latency, commands per request, collection scans and growth; writes bench/results.json.
+# Throughput, latency, commands per request, collection scans, growth and start-up; writes
+# bench/results.json and docs/performance-results.md (the tables docs/performance.md links to).
 # BENCH_QUICK=1 for a ~2 minute run; MONGODB_URI to measure an external server.
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
