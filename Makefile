@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 UV := $(BIN)/uv
 # --inexact: keep uv and pip, which live in the same .venv (`make clean` for a pristine one).
-UV_SYNC := $(UV) sync --locked --inexact
+# --compile-bytecode: `chat`, `chat-admin` and the server start without compiling every module first.
+UV_SYNC := $(UV) sync --locked --inexact --compile-bytecode
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 CHROMIUM := /usr/bin/chromium
@@ -63,7 +64,8 @@ pytest: $(DEV_STAMP) browser-deps
 
 test: lint typecheck pytest
 
-# Throughput, latency, commands per request, collection scans and growth; writes bench/results.json.
+# Throughput, latency, commands per request, collection scans, growth and start-up; writes
+# bench/results.json and docs/performance-results.md (the tables docs/performance.md links to).
 # BENCH_QUICK=1 for a ~2 minute run; MONGODB_URI to measure an external server.
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
-from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 
-from app.core.config import Settings
+from app.core.config import load_settings_or_exit
 from app.core.data_dir_check import data_dir_problem
 from app.core.http_protocol import with_header_deadline
 from app.core.logging import configure_logging
@@ -26,14 +25,6 @@ from app.main import create_app
 log = logging.getLogger("app.server")
 GRACEFUL_SHUTDOWN_SECONDS = 10
 RESERVED_FILES = 64  # the database connections, log and data files beside the client connections
-
-
-def load_settings_or_exit() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "\n".join(f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        sys.exit(f"chat-server: invalid configuration\n{problems}")
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ from app.core.replay_secrets import ReplaySecrets
 from app.core.response_headers import ResponseHeadersMiddleware
 from app.docs import mount_api_docs
 from app.events.router import router as events_router
+from app.mcp.metadata import router as mcp_metadata_router
 from app.mcp.server import mount_mcp, serve_mcp
 from app.transfer.router import router as transfer_router
 from app.ui import mount_chat_ui
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(transfer_router)
     app.include_router(events_router)
     app.include_router(admin_router)
+    app.include_router(mcp_metadata_router)
     mount_mcp(app)
     app.state.metrics = Metrics() if settings.metrics_token.get_secret_value() else None
     if app.state.metrics:

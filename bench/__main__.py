@@ -24,7 +24,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from app.core.db import MESSAGES, SESSIONS, USERS
-from bench import direct, integrations, live, probe, programs, report, search
+from bench import direct, integrations, live, markdown, probe, programs, report, search, startup
 from tests.server_process import ServerProcess
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -77,12 +77,15 @@ def main() -> None:
         secret = env.get("JWT_SECRET") or (work / "data" / "jwt_secret").read_text().strip()
         assert server.process is not None
         results["live_updates"] = asyncio.run(live.measure(server.base_url, uri, db_name, secret, server.process.pid))
+        if not external:  # chat-admin is measured on the embedded database the server runs
+            results["startup"] = startup.measure(server.base_url, startup.api_key_for(server.base_url), work / "data")
     finally:
         server.stop()
         if external:
             with MongoClient(external) as client:
                 client.drop_database(db_name)
     report.write(results)
+    markdown.write(results)
     print(report.table(results))
     report.progress(f"done in {time.monotonic() - started:.0f} s")
     if results["collscans"]:

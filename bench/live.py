@@ -204,11 +204,7 @@ def main() -> None:
         results = asyncio.run(measure(server.base_url, uri, "chat", secret, server.process.pid))
     finally:
         server.stop()
-    path = report.RESULTS
-    existing = json.loads(path.read_text()) if path.exists() else {}
-    existing["live_updates"] = results
-    path.write_text(json.dumps(existing, indent=2) + "\n")
-    report.progress(f"wrote live_updates to {path}")
+    report.merge("live_updates", results)
 
 
 if __name__ == "__main__":

@@ -50,3 +50,11 @@ def table(results: dict[str, Any]) -> str:
 def write(results: dict[str, Any]) -> None:
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     progress(f"wrote {RESULTS}")
+
+
+def merge(section: str, value: Any) -> None:
+    """Put one part's results (run alone, e.g. `python -m bench.live`) into results.json."""
+    existing = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    existing[section] = value
+    RESULTS.write_text(json.dumps(existing, indent=2) + "\n")
+    progress(f"wrote {section} to {RESULTS}")

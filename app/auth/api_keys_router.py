@@ -5,10 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.auth import api_keys, service
-from app.auth.dependencies import Address, Attempts, Hashing, Revocations, SessionUser, SettingsDep
+from app.auth.dependencies import Address, AnyScopeUser, Attempts, Hashing, Revocations, SessionUser, SettingsDep
 from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from app.core.cursors import Cursors
 from app.core.db import DatabaseDep
+from app.core.errors import NotFound
 from app.core.idempotency import IdempotencyKey
 from app.core.pages import DEFAULT_PAGE_SIZE, Page, PageSize
 from app.core.responses import NO_STORE, error_responses
@@ -46,6 +47,16 @@ async def list_api_keys(
 ) -> Page[ApiKeyOut]:
     """Your keys, oldest first."""
     return await api_keys.list_api_keys(database, cursors, user.id, limit, cursor)
+
+
+@router.delete("/current", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
+async def delete_current_api_key(user: AnyScopeUser, database: DatabaseDep, cache: Revocations) -> Response:
+    """Revoke the API key this request is made with (`chat logout`): a key may end itself,
+    though it manages no other key. 404 for a login's access token, which is no key."""
+    if user.api_key_id is None:
+        raise NotFound(api_keys.KEY_NOT_FOUND)
+    await api_keys.delete_api_key(database, cache, user.id, str(user.api_key_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))

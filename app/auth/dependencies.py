@@ -105,3 +105,11 @@ def session_user(user: CurrentUser) -> AuthenticatedUser:
 
 
 SessionUser = Annotated[AuthenticatedUser, Depends(session_user)]
+
+
+async def any_scope_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> AuthenticatedUser:
+    """The caller whatever its scopes: a read-only API key may still revoke itself."""
+    return await authenticate(request, token)
+
+
+AnyScopeUser = Annotated[AuthenticatedUser, Depends(any_scope_user)]

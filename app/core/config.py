@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.core.private_files import PRIVATE_DIR_MODE
@@ -133,3 +134,12 @@ def with_persistent_secret(settings: Settings) -> Settings:
         with os.fdopen(fd, "w") as handle:
             handle.write(secret + "\n")
     return settings.model_copy(update={"jwt_secret": SecretStr(secret)})
+
+
+def load_settings_or_exit(program: str = "chat-server") -> Settings:
+    """The settings, or exit with one line per invalid one (no traceback)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "\n".join(f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        sys.exit(f"{program}: invalid configuration\n{problems}")

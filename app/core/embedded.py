@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 URI_FILE_NAME = "mongodb.uri"
 LOG_FILE_NAME = "secantus.log"
 PID_FILE_NAME = "secantus.pid"
+STORAGE_DIR_NAME = "db"
 _LISTENING = re.compile(r"listening on ([\d.]+):(\d+)")
 _PR_SET_PDEATHSIG = 1
 _AUTHENTICATION_FAILED = 18
@@ -111,7 +112,7 @@ class EmbeddedDatabase:
 
     async def start(self) -> str:
         secure_directory(self.data_dir)
-        storage = self.data_dir / "db"
+        storage = self.data_dir / STORAGE_DIR_NAME
         storage.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
         await self._stop_leftover(storage)
         credentials = read_credentials(self.data_dir)
@@ -245,6 +246,14 @@ class EmbeddedDatabase:
             process.kill()
             await asyncio.to_thread(process.wait)
         log.info(message, extra={"exit_code": process.returncode})
+
+
+def database_in_use(data_dir: Path) -> int | None:
+    """The pid of the running app (chat-server, or chat-admin) whose embedded database holds
+    `data_dir`, if one does."""
+    data_dir = data_dir.resolve()
+    recorded = _recorded_database(data_dir / PID_FILE_NAME, data_dir / STORAGE_DIR_NAME)
+    return recorded.app_pid if recorded is not None and recorded.app_runs else None
 
 
 class _RecordedDatabase(NamedTuple):

@@ -5,7 +5,8 @@ own, so any server instance can take any request (no session affinity) and no st
 GET (the stream for server-initiated messages) and DELETE (ending a session) answer 405 at
 once, before any credentials are read.
 The token is checked like the REST API's (`app.auth.dependencies.authenticate`) before the
-SDK sees the request: no or bad credentials answer 401 `{"detail"}` with `WWW-Authenticate`.
+SDK sees the request: no or bad credentials answer 401 `{"detail"}` with a `WWW-Authenticate`
+that points to the RFC 9728 metadata (metadata.py).
 A read-only API key is offered, and may call, only the read tools.
 
 Tool results are the REST response models as JSON, as text and as structured content; any
@@ -38,13 +39,15 @@ from app.core.errors import (
     UNAVAILABLE_ERRORS,
     AppError,
     DatabaseUnavailable,
+    Unauthorized,
     UnprocessableContent,
     error_response,
     validation_details,
 )
+from app.mcp.metadata import MCP_PATH, challenge
 from app.mcp.tools import TOOLS_BY_NAME, Caller, ToolSpec, visible_tools
 
-PATH = "/mcp"
+PATH = MCP_PATH
 NO_STREAMS = "This MCP server is stateless and holds no stream: POST each JSON-RPC request"
 MAX_ERROR_DATA_CHARS = 64
 PRINCIPAL = "chat.principal"  # the ASGI scope key the caller is kept under
@@ -172,12 +175,16 @@ async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         return
     request = Request(scope, receive)
     manager: StreamableHTTPSessionManager | None = getattr(request.app.state, "mcp_sessions", None)
+    token = _bearer(request)
     try:
         if manager is None:
             raise DatabaseUnavailable("The server is starting or stopping")
-        scope[PRINCIPAL] = await authenticate(request, _bearer(request))
+        scope[PRINCIPAL] = await authenticate(request, token)
     except AppError as exc:
-        await error_response(exc.status_code, exc.detail, exc.headers)(scope, receive, send)
+        headers = exc.headers
+        if isinstance(exc, Unauthorized):  # where MCP clients learn how to authenticate (metadata.py)
+            headers = {**(headers or {}), "WWW-Authenticate": challenge(request, token is not None)}
+        await error_response(exc.status_code, exc.detail, headers)(scope, receive, send)
         return
     except UNAVAILABLE_ERRORS:
         await error_response(DatabaseUnavailable.status_code, DatabaseUnavailable.detail)(scope, receive, send)

@@ -8,13 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 from httpx import AsyncClient
 
 from app.core.config import Settings
 from app.core.embedded import URI_FILE_NAME
 from tests.conftest import TEST_JWT_SECRET
 from tests.factories import login_tokens, make_user
-from tests.server_process import REPO_ROOT, free_port
+from tests.server_process import REPO_ROOT, ServerProcess, free_port
 
 
 async def chat_admin(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -79,14 +80,47 @@ async def test_errors_are_reported_with_an_exit_code(client: AsyncClient, settin
     assert missing.returncode == 1 and "not found" in missing.stderr
 
 
-async def test_without_a_server_it_starts_the_embedded_database_and_ignores_a_stale_uri(tmp_path: Path) -> None:
+async def test_without_a_server_it_refuses_a_new_database_unless_asked_and_ignores_a_stale_uri(tmp_path: Path) -> None:
+    """Issue 20: chat-admin run from the wrong folder silently made a new, empty database there."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / URI_FILE_NAME).write_text(f"mongodb://127.0.0.1:{free_port()}/?directConnection=true\n")
     env = {"DATA_DIR": str(data_dir)}
-    created = await chat_admin(env, "create-user", "first", stdin="long-enough-1\n")
+    refused = await chat_admin(env, "create-user", "first", stdin="long-enough-1\n")
+    assert refused.returncode == 1 and f"no database in {data_dir}" in refused.stderr
+    assert not (data_dir / "db").exists()
+
+    created = await chat_admin(env, "--init", "create-user", "first", stdin="long-enough-1\n")
     assert created.returncode == 0, created.stderr
-    assert "stale" in created.stderr
+    assert "stale" in created.stderr and f"a new, empty embedded database in {data_dir}" in created.stderr
     listed = await chat_admin(env, "list-users")
     assert listed.returncode == 0 and "first" in listed.stdout
+    assert f"database: the embedded database in {data_dir}, started for this command" in listed.stderr
+    assert "ERROR" not in created.stderr + listed.stderr  # no "did not stop in time; killing it"
     assert not (data_dir / URI_FILE_NAME).exists()
+
+
+async def test_with_a_running_server_it_uses_its_database_or_refuses_when_that_does_not_answer(tmp_path: Path) -> None:
+    """Issue 20: chat-admin finds the running server's embedded database, says so, and never
+    opens the data directory a running server holds."""
+    data_dir = tmp_path / "data"
+    server = ServerProcess(data_dir, env={"LOG_LEVEL": "WARNING"}).start()
+    try:
+        env = {"DATA_DIR": str(data_dir)}
+        created = await chat_admin(env, "create-user", "root", "--admin", stdin="root-password-1\n")
+        assert created.returncode == 0, created.stderr
+        assert f"the running server's embedded database in {data_dir}" in created.stderr
+        login = await asyncio.to_thread(
+            httpx.post, f"{server.base_url}/auths/login", data={"username": "root", "password": "root-password-1"}
+        )
+        assert login.status_code == 200
+
+        uri_file = data_dir / URI_FILE_NAME
+        uri = uri_file.read_text()
+        uri_file.write_text(f"mongodb://127.0.0.1:{free_port()}/?directConnection=true\n")
+        held = await chat_admin(env, "list-users")
+        assert held.returncode == 1 and f"held by a running server (pid {server.process.pid})" in held.stderr
+        assert held.stdout == ""
+        uri_file.write_text(uri)
+    finally:
+        server.stop()

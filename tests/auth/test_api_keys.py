@@ -287,3 +287,17 @@ async def test_a_key_creation_retry_still_needs_the_password_and_the_same_body(c
     )
     assert own_key.status_code == 201 and "idempotent-replayed" not in own_key.headers  # keys are per user
     assert len(await all_pages(client, user, "/auths/api-keys")) == 1
+
+
+async def test_a_key_may_revoke_itself_and_nothing_else(client: AsyncClient) -> None:
+    """Issue 20: `chat logout` revokes the CLI's own key with that key (no password needed)."""
+    user = await make_user(client)
+    read_only, other = await _new_key(client, user, ["read"]), await _new_key(client, user, ["read", "write"])
+    # A login is no key: 404.
+    assert (await client.delete("/auths/api-keys/current", headers=user.headers)).status_code == 404
+    assert (await client.delete(f"/auths/api-keys/{other['_id']}", headers=bearer(read_only["key"]))).status_code == 403
+    assert (await client.delete("/auths/api-keys/current", headers=bearer(read_only["key"]))).status_code == 204
+    assert (await client.get("/auths/me", headers=bearer(read_only["key"]))).status_code == 401
+    assert (await client.get("/auths/me", headers=bearer(other["key"]))).status_code == 200
+    remaining = (await client.get("/auths/api-keys", headers=user.headers)).json()["items"]
+    assert [key["_id"] for key in remaining] == [other["_id"]]

@@ -172,3 +172,54 @@ def chat_on_a_terminal(account: Account, key: str, *args: str) -> tuple[int, byt
             break
     os.close(controller)
     return process.returncode, output, shown
+
+
+def test_global_options_go_before_or_after_the_command(account: Account) -> None:
+    """Issue 20: `chat show NAME --json` was a usage error although README documents it."""
+    key = account.api_key(["read", "write"])
+    assert chat(account, key, "append", "anywhere", "hi").returncode == 0
+    after, before = chat(account, key, "show", "anywhere", "--json"), chat(account, key, "--json", "show", "anywhere")
+    assert after.returncode == 0 and after.stdout == before.stdout and json_lines(after.stdout)[1]["message"]["content"]
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
+    direct = subprocess.run(
+        [CHAT, "sessions", "--url", account.base_url, "--api-key", key, "--json"],
+        env=bare | {"XDG_CONFIG_HOME": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert direct.returncode == 0 and json_lines(direct.stdout)[0]["name"] == "anywhere"
+
+
+def test_search_walks_every_page_and_follow_starts_with_the_last_messages(account: Account) -> None:
+    key = account.api_key(["read", "write"])
+    with Client(account.base_url, api_key=key) as client:
+        session = client.session(name="haystack", platform="cli")
+        client.append_many(session, [{"content": f"needle number {i}"} for i in range(1, 13)])
+        client.append(client.session(name="elsewhere"), "another needle")
+        everywhere = list(client.search("needle", page_size=5))  # three pages and more
+    assert len(everywhere) == 13 and everywhere[0].snippet.text == "another needle"
+    with httpx.Client(base_url=account.base_url, headers=account.headers) as rest:
+        first = rest.get("/chat/search", params={"q": "needle", "limit": 50}).json()["items"]
+    assert [hit.model_dump(mode="json") for hit in everywhere] == first
+
+    found = chat(account, key, "--json", "search", "needle", "--session", "haystack")
+    assert found.returncode == 0, found.stderr
+    hits = json_lines(found.stdout)
+    assert [hit["message"]["seq"] for hit in hits] == list(range(12, 0, -1))
+    assert {hit["session"]["id"] for hit in hits} == {session.id}
+    human = chat(account, key, "search", "needle", "--limit", "2")
+    assert human.stdout.splitlines()[1].strip() == "another needle" and human.stdout.count("\n") == 4
+
+    env = {**os.environ, "CHAT_URL": account.base_url, "CHAT_API_KEY": key}
+    follower = subprocess.Popen([CHAT, "follow", "haystack", "--last", "3", "--json"], env=env, stdout=subprocess.PIPE)
+    try:
+        assert follower.stdout is not None
+        shown = [json.loads(follower.stdout.readline())["seq"] for _ in range(3)]
+        with Client(account.base_url, api_key=key) as client:
+            client.append(session, "fresh")
+        shown.append(json.loads(follower.stdout.readline())["seq"])
+    finally:
+        follower.send_signal(signal.SIGINT)
+        follower.wait(30)
+    assert shown == [10, 11, 12, 13]

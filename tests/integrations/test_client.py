@@ -196,3 +196,12 @@ async def test_the_async_client_does_the_same_natively(account: Account) -> None
         await chat.clear_messages(session)
         assert (await chat.get_session(session)).message_count == 0
     await http.aclose()
+
+
+async def test_async_search_walks_every_page(account: Account) -> None:
+    key = account.api_key(["read", "write"])
+    async with AsyncClient(account.base_url, api_key=key) as client:
+        session = await client.session(name="async-haystack")
+        await client.append_many(session, [{"content": f"pin {i}"} for i in range(7)])
+        hits = [hit async for hit in client.search("pin", session=session, page_size=3)]
+    assert [hit.message.seq for hit in hits if hit.message] == list(range(7, 0, -1))

@@ -97,11 +97,24 @@ async def test_a_read_only_key_sees_and_calls_only_the_read_tools(account: Accou
         assert result_json(await mcp.call_tool("read_messages", {"session_id": session["_id"]}))["items"] == []
 
 
-def test_without_valid_credentials_mcp_answers_401_like_the_rest_api(live_url: str) -> None:
+def test_without_valid_credentials_mcp_answers_401_pointing_to_its_protected_resource_metadata(live_url: str) -> None:
+    """Issue 20: MCP clients got a bare `WWW-Authenticate: Bearer` and an opaque error. Now the
+    401 names the RFC 9728 metadata, which says to send a bearer token in the header (no OAuth)."""
     initialize = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     headers = {"Accept": "application/json, text/event-stream"}
-    for auth in ({}, {"Authorization": "Bearer not-a-token"}):
+    metadata_url = f"{live_url}/.well-known/oauth-protected-resource/mcp"
+    for auth, error in (({}, ""), ({"Authorization": "Bearer not-a-token"}, ', error="invalid_token"')):
         response = httpx.post(f"{live_url}/mcp", json=initialize, headers=headers | auth)
         assert response.status_code == 401
-        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.headers["www-authenticate"].startswith(f'Bearer resource_metadata="{metadata_url}"{error}')
         assert "detail" in response.json()
+    for url in (metadata_url, f"{live_url}/.well-known/oauth-protected-resource"):
+        metadata = httpx.get(url)
+        assert metadata.status_code == 200
+        assert metadata.json() == {
+            "resource": f"{live_url}/mcp",
+            "resource_name": "Chat server (MCP)",
+            "bearer_methods_supported": ["header"],
+            "scopes_supported": ["read", "write"],
+            "resource_documentation": f"{live_url}/docs",
+        }

@@ -8,33 +8,54 @@ exception tree, retries that never store a message twice, and the `chat` command
         chat.append(session, "Hello")
         for message in chat.messages(session):
             print(message.seq, message.role, message.content)
+
+Names are imported on first use (PEP 562): `chat --help`, or a script that needs only
+`Client`, does not pay for the rest.
 """
 
-from chat_client._async_client import AsyncClient
-from chat_client._client import Client
-from chat_client._exceptions import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationFailed,
-    BadRequest,
-    ChatError,
-    Conflict,
-    InternalServerError,
-    NotFound,
-    PayloadTooLarge,
-    PermissionDenied,
-    RateLimited,
-    Unauthorized,
-    Unavailable,
-    UnprocessableEntity,
-)
-from chat_client._models import Appended, ImportReport, Message, MessageIn, Page, Role, Session, User
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chat_client._async_client import AsyncClient
+    from chat_client._client import Client
+    from chat_client._exceptions import (
+        APIConnectionError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationFailed,
+        BadRequest,
+        ChatError,
+        Conflict,
+        InternalServerError,
+        NotFound,
+        PayloadTooLarge,
+        PermissionDenied,
+        RateLimited,
+        Unauthorized,
+        Unavailable,
+        UnprocessableEntity,
+    )
+    from chat_client._models import (
+        ApiKeyCreated,
+        Appended,
+        ImportReport,
+        Message,
+        MessageIn,
+        Page,
+        Role,
+        SearchHit,
+        Session,
+        User,
+    )
 
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "ApiKeyCreated",
     "Appended",
     "AsyncClient",
     "AuthenticationFailed",
@@ -52,9 +73,34 @@ __all__ = [
     "PermissionDenied",
     "RateLimited",
     "Role",
+    "SearchHit",
     "Session",
     "Unauthorized",
     "Unavailable",
     "UnprocessableEntity",
     "User",
 ]
+# Where each name lives; the others are exceptions (_exceptions.py).
+_HOMES = {"AsyncClient": "_async_client", "Client": "_client"} | dict.fromkeys(
+    (
+        "ApiKeyCreated",
+        "Appended",
+        "ImportReport",
+        "Message",
+        "MessageIn",
+        "Page",
+        "Role",
+        "SearchHit",
+        "Session",
+        "User",
+    ),
+    "_models",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module 'chat_client' has no attribute {name!r}")
+    value = getattr(import_module(f"chat_client.{_HOMES.get(name, '_exceptions')}"), name)
+    globals()[name] = value
+    return value

@@ -22,7 +22,17 @@ from chat_client._exceptions import (
     NotFound,
     from_response,
 )
-from chat_client._models import Appended, ImportReport, Message, MessageIn, Page, Session, User
+from chat_client._models import (
+    ApiKeyCreated,
+    Appended,
+    ImportReport,
+    Message,
+    MessageIn,
+    Page,
+    SearchHit,
+    Session,
+    User,
+)
 from chat_client._stream import FollowState
 
 
@@ -212,6 +222,26 @@ class Client:
                 continue
             time.sleep(state.ended())
 
+    def search(
+        self,
+        query: str,
+        *,
+        session: str | Session | None = None,
+        platform: str | None = None,
+        page_size: int = _core.SEARCH_PAGE,
+    ) -> Iterator[SearchHit]:
+        """`GET /chat/search`: every hit, newest first, page after page as you iterate (a page
+        may hold fewer hits than `page_size`, even none, before the next one)."""
+        session_id = _core.session_id_of(session) if session is not None else None
+        cursor: str | None = None
+        while True:
+            params = _core.search_params(query, session_id, platform, page_size, cursor)
+            page = Page[SearchHit].model_validate_json(self._send(Call("GET", "/chat/search", params)).content)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
     # Export and account
 
     def export_lines(self) -> Iterator[str]:
@@ -226,6 +256,30 @@ class Client:
 
     def me(self) -> User:
         return User.model_validate_json(self._send(Call("GET", "/auths/me")).content)
+
+    def create_api_key(
+        self,
+        name: str,
+        *,
+        current_password: str,
+        scopes: Iterable[str] = ("read", "write"),
+        expires_in_days: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> ApiKeyCreated:
+        """A new API key (needs a login, not a key, and the password again); its `key` is shown once.
+        `expires_in_days` None: the server's default lifetime."""
+        call = _core.create_api_key_call(name, scopes, current_password, expires_in_days, idempotency_key)
+        return ApiKeyCreated.model_validate_json(self._send(call).content)
+
+    def revoke_api_key(self, key_id: str | None = None) -> None:
+        """Revoke one of your keys (with a login); None: the API key this client uses."""
+        self._send(_core.revoke_api_key_call(key_id))
+
+    def logout(self) -> None:
+        """End this client's login session on the server (its refresh token stops working)."""
+        self._send(Call("POST", "/auths/logout", retryable=False))
+        self._credentials.forget()
+        self._credentials.drop_refresh()
 
     # The request core
 

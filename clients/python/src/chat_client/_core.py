@@ -27,6 +27,7 @@ MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 60.0
 MAX_BATCH = 100
 MESSAGES_PAGE = 1000
+SEARCH_PAGE = 50
 # The session stream sends a ping every 15 s when idle: a read this long without one is a dead connection.
 STREAM_READ_TIMEOUT = 45.0
 UPLOAD_CHUNK_BYTES = 1024 * 1024
@@ -267,6 +268,30 @@ def messages_params(after_seq: int, page_size: int, cursor: str | None) -> dict[
     return (
         {"limit": page_size, "cursor": cursor} if cursor is not None else {"limit": page_size, "after_seq": after_seq}
     )
+
+
+def search_params(
+    query: str, session_id: str | None, platform: str | None, page_size: int, cursor: str | None
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"q": query, "limit": page_size}
+    for name, value in (("session_id", session_id), ("platform", platform), ("cursor", cursor)):
+        if value is not None:
+            params[name] = value
+    return params
+
+
+def create_api_key_call(
+    name: str, scopes: Iterable[str], current_password: str, expires_in_days: int | None, key: str | None
+) -> Call:
+    body: dict[str, Any] = {"name": name, "scopes": list(scopes), "current_password": current_password}
+    if expires_in_days is not None:
+        body["expires_in_days"] = expires_in_days
+    return Call("POST", "/auths/api-keys", json=body, idempotency_key=key or new_idempotency_key())
+
+
+def revoke_api_key_call(key_id: str | None) -> Call:
+    """None: the API key the request is made with (`/auths/api-keys/current`)."""
+    return Call("DELETE", f"/auths/api-keys/{key_id or 'current'}")
 
 
 def import_call(path: str | Path, on_progress: Callable[[int], None] | None) -> Call:

@@ -93,3 +93,43 @@ class ImportReport(_Model):
 class User(_Model):
     id: str = Field(alias="_id")
     username: str
+
+
+class ApiKeyCreated(_Model):
+    """A new API key: `key` is shown this once (the server keeps only its hash)."""
+
+    id: str = Field(alias="_id")
+    name: str
+    scopes: list[str]
+    created_at: Timestamp
+    expires_at: Timestamp | None = None
+    key: str
+
+
+class HitSession(_Model):
+    id: str
+    title: str
+    platform: str
+
+
+class HitMessage(_Model):
+    id: str
+    seq: int
+    role: Role
+    created_at: Timestamp
+
+
+class HitSnippet(_Model):
+    text: str  # plain text around the first match
+    highlights: list[tuple[int, int]]  # [start, end) offsets in code points into `text`
+    truncated_start: bool
+    truncated_end: bool
+
+
+class SearchHit(_Model):
+    """One hit of `GET /chat/search`: a message, or a session's title (`message` None)."""
+
+    kind: Literal["message", "title"]
+    session: HitSession
+    message: HitMessage | None = None
+    snippet: HitSnippet

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any, TextIO
 
-from chat_client._models import Message, Session
+from chat_client._models import Message, SearchHit, Session
 
 
 def when(moment: datetime | None) -> str:
@@ -43,3 +43,10 @@ def session_json(session: Session) -> dict[str, Any]:
 def message_json(message: Message) -> dict[str, Any]:
     dumped: dict[str, Any] = message.model_dump(mode="json", by_alias=True)
     return dumped
+
+
+def search_hit(hit: SearchHit) -> str:
+    where = f"#{hit.message.seq} {hit.message.role} · {when(hit.message.created_at)}" if hit.message else "title"
+    snippet = hit.snippet
+    text = ("…" if snippet.truncated_start else "") + snippet.text + ("…" if snippet.truncated_end else "")
+    return f"{hit.session.title} ({hit.session.id}) · {where}\n  {' '.join(text.split())}"
