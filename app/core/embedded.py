@@ -10,13 +10,13 @@ stop` or a supervisor signalling the app's group never reaches it. The app stops
 the way out, once its requests have finished and its client is closed.
 
 It must never stay behind holding the data directory. If the app dies, the kernel SIGKILLs the
-child (PDEATHSIG, armed between fork and exec, so it also covers an app that died in between):
+child (PDEATHSIG, armed between fork and exec, then a check that the app is still its parent):
 nothing is left to wait for a graceful stop, which can wedge, and every acknowledged write is
 already journaled, so this is the crash the durability tests cover. PDEATHSIG follows the
 thread that started the child: it is started from the event loop's thread, which lives as long
-as the app. Where
-PDEATHSIG does not exist (macOS), DATA_DIR/secantus.pid lets the next start find the orphan and
-stop it; a database whose app is still running is left alone, and that start is refused.
+as the app. Where PDEATHSIG does not exist (macOS), DATA_DIR/secantus.pid lets the next start
+find the orphan and stop it; a database whose app is still running is left alone, and that
+start is refused.
 
 It runs with --sync-on-commit: SecantusDB honours `j: true` on single writes but not on
 commitTransaction, and a message and its session's counters commit in one transaction. With

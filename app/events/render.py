@@ -42,7 +42,7 @@ def _user_event(change: Change) -> ServerSentEvent | None:
         return ServerSentEvent(event=name, id=change.token, raw_data=session)
     if change.collection == SESSION_DELETIONS and change.operation == "insert":
         # The record of the deletion (chat.service.delete_session) holds the session as it was.
-        session = SessionOut.model_validate(change.document["session"]).model_dump_json()
+        session = SessionOut.model_validate(change.document.get("session")).model_dump_json()
         return ServerSentEvent(event=SESSION_DELETED, id=change.token, raw_data=session)
     return None
 
