@@ -27,7 +27,10 @@ async def append_to_named_session(
     fields: Document = {"title": create.effective_title, "platform": create.platform, "metadata": create.metadata}
     fields["name"] = body.name
 
+    created: list[bool] = []  # what the write that ran did (none ran when the response is replayed)
+
     async def write(session: AsyncClientSession | None) -> StoredResponse:
+        created.clear()
         existing = await repository.find_named_session(database.db, user_id, body.name, session)
         if existing is None:
             try:
@@ -46,9 +49,10 @@ async def append_to_named_session(
             await announce_messages(database, session_id, user_id, stored)
         out = SessionOut.model_validate(document)
         result = NamedSessionAppended(session=out, created=existing is None, items=stored)
+        created.append(result.created)
         return StoredResponse(201, result.model_dump_json())
 
     response = await run_once_naming(database, user_id, idempotency, write, ("named-session", user_id, body.name))
-    if not response.replayed and NamedSessionAppended.model_validate_json(response.body).created:
+    if not response.replayed and created == [True]:
         await repository.adjust_session_count(database.db, user_id, +1)
     return response

@@ -215,3 +215,19 @@ async def test_concurrent_metadata_patches_all_land(client: AsyncClient) -> None
     )
     stored = (await client.get(path, headers=user.headers)).json()
     assert sorted(stored["metadata"].items()) == sorted({f"k{i}": i for i in range(20)}.items()), "no patch lost"
+
+
+async def test_append_by_name_answers_201_at_once_and_counts_the_new_session_regression(client: AsyncClient) -> None:
+    """Regression: the first POST /chat/sessions/by-name answered 500 (its own response was
+    read back through a model that takes no JSON dates), hidden by clients that retry 5xx with
+    the same Idempotency-Key and get the stored replay; the new session was then never counted."""
+    user = await make_user(client)
+    body = {"name": "nightly-report", "platform": "cli", "messages": [{"content": "Report for 2026-11-22"}]}
+    for key_headers in ({}, {"Idempotency-Key": "by-name-1"}):
+        body["name"] = f"nightly-report{len(key_headers)}"
+        first = await client.post("/chat/sessions/by-name", json=body, headers={**user.headers, **key_headers})
+        assert first.status_code == 201, first.text
+        assert first.json()["created"] is True and first.json()["session"]["message_count"] == 1
+    again = await client.post("/chat/sessions/by-name", json=body, headers=user.headers)
+    assert again.status_code == 201 and again.json()["created"] is False
+    assert len(await all_pages(client, user, "/chat/sessions")) == 2
