@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from pydantic import SecretStr
 from httpx import AsyncClient
+from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.core.config import Settings
