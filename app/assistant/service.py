@@ -59,10 +59,10 @@ class _Pending:
         self.reply: MessageOut | None = None
 
     async def prepare(self, session_document: Document, transaction: AsyncClientSession | None) -> Document:
-        self.resolved = await self._resolve(session_document, transaction)
         db = self.database.db
         if await generations_repository.of_session(db, session_document["_id"], transaction) is not None:
             raise Conflict(BUSY_SESSION)
+        self.resolved = await self._resolve(session_document, transaction)
         taken = {int(r["slot"]) for r in await generations_repository.of_user(db, self.user_id, transaction)}
         free = [slot for slot in range(self.settings.model_max_per_user) if slot not in taken]
         if not free:
