@@ -9,6 +9,7 @@ instance generates it; `cancel` stops it from any instance.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ BUSY_SESSION = "A reply is being generated in this session already; wait for it 
 MESSAGE_NOT_FOUND = "Message not found"
 PER_USER_RETRY_SECONDS = 5
 FOLLOW_POLL_SECONDS = 0.25
+CANCEL_WAIT_SECONDS = 3.0
 
 
 @dataclass
@@ -175,8 +177,9 @@ class Assistant:
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
 
     async def cancel(self, user_id: ObjectId, raw_session_id: str, raw_message_id: str) -> MessageOut:
-        """Stop the reply (any instance's): at once here, within a second elsewhere. A reply
-        that has ended already is answered as it is."""
+        """Stop the reply (any instance's): at once here, within a second elsewhere; answered
+        with the reply once stopped (or as it is after CANCEL_WAIT_SECONDS). A reply that has
+        ended already is answered as it is."""
         session = await find_owned_session(self.database, raw_session_id, user_id)
         message = await self._owned_message(session, raw_message_id)
         if message.status != "streaming":
@@ -184,12 +187,12 @@ class Assistant:
         record_ = await generations_repository.of_message(self.database.db, message.id)
         if record_ is not None:
             await generations_repository.request_cancel(self.database.db, record_["_id"])
-        generation = self.runner.local(message.id)
-        if generation is not None:
-            self.runner.cancel_local(message.id)
-            async for item in self.follow(message.id):
-                if isinstance(item, MessageOut):
-                    return item
+        self.runner.cancel_local(message.id)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CANCEL_WAIT_SECONDS):  # the generating instance sees the flag
+                async for item in self.follow(message.id):
+                    if isinstance(item, MessageOut):
+                        return item
         return (await chat_replies.find_message(self.database, message.id)) or message
 
     async def _owned_message(self, session: Document, raw_message_id: str) -> MessageOut:
