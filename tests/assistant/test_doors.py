@@ -21,6 +21,7 @@ from pymongo import MongoClient
 from tests.assistant.fake_upstream import FakeUpstream, Script
 from tests.conftest import TEST_JWT_SECRET
 from tests.factories import DEFAULT_PASSWORD, register_over_http
+from tests.integrations.test_mcp import connect, result_json
 from tests.server_process import ServerProcess
 
 CHAT = str(Path(sys.executable).parent / "chat")
@@ -121,3 +122,19 @@ def test_chat_ask_streams_and_ctrl_c_cancels(
             time.sleep(0.1)
             reply = list(chat.messages(session))[-1]
         assert reply.status == "cancelled" and reply.content.startswith("s0 ")
+
+
+async def test_mcp_ask_agent_returns_the_final_reply(
+    server: ServerProcess, api_key: str, module_upstream: FakeUpstream
+) -> None:
+    module_upstream.default = Script()
+    with Client(server.base_url, api_key=api_key) as chat:
+        session = chat.session(name="mcp-asked", platform="agent")
+    async with connect(server.base_url, api_key) as mcp:
+        tools = {tool.name: tool for tool in (await mcp.list_tools()).tools}
+        assert "ask_agent" in tools and tools["ask_agent"].annotations.read_only_hint is False
+        result = await mcp.call_tool("ask_agent", {"session_id": session.id, "content": "hi", "agent": "helper"})
+        reply = result_json(result)
+        assert (reply["role"], reply["status"], reply["content"]) == ("assistant", "complete", "Hello, world!")
+        foreign = await mcp.call_tool("ask_agent", {"session_id": "0" * 24, "content": "hi", "agent": "helper"})
+        assert foreign.is_error and '"status": 404' in foreign.content[0].text
