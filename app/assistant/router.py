@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Request, Response, status
 
 from app.assistant import agents
 from app.assistant.dependencies import AssistantDep
-from app.assistant.schemas import AgentList, ModelList
+from app.assistant.schemas import AgentList, ModelList, RepliesConfig
 from app.assistant.streaming import respond
 from app.auth.dependencies import CurrentUser
 from app.chat.schemas import MessageOut, ReplyTarget
@@ -15,6 +15,15 @@ from app.core.idempotency import IdempotencyKey
 from app.core.responses import error_responses
 
 router = APIRouter(tags=["assistant"], responses=error_responses(400, 401, 403, 503))
+
+
+@router.get("/replies/config")
+async def replies_config(user: CurrentUser, request: Request) -> RepliesConfig:
+    """Whether this server generates replies (MODEL_BASE_URL is set): 200 either way, so that a
+    client (the chat UI) can tell without provoking a 503."""
+    settings = request.app.state.settings
+    enabled = getattr(request.app.state, "assistant", None) is not None
+    return RepliesConfig(enabled=enabled, allow_any_model=enabled and settings.model_allow_any)
 
 
 @router.get("/models")

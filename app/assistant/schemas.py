@@ -70,3 +70,8 @@ class ModelChoice(BaseModel):
 class ModelList(BaseModel):
     items: list[ModelChoice]
     upstream_reachable: bool = Field(description="false: the upstream's own list could not be read")
+
+
+class RepliesConfig(BaseModel):
+    enabled: bool = Field(description="false: no model is configured (MODEL_BASE_URL); asking for a reply is a 503")
+    allow_any_model: bool = Field(description="users may pick any model the upstream lists (MODEL_ALLOW_ANY)")
