@@ -48,7 +48,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"replies: first token +{first['added_p50_ms']} ms p50 over the upstream direct; "
             f"{writes['updates_per_second']} progress writes/s; {together['generations']} at once: "
-            f"{together['tokens_per_second']} tokens/s, {together['exact']} exact, RSS {together['server_rss_mb_after']} MB"
+            f"{together['tokens_per_second']} tokens/s, {together['exact']} exact, "
+            f"RSS {together['server_rss_mb_after']} MB"
         )
     lines.append(f"collection scans: {results['collscans'] or 'none'}")
     lines.append(f"machine: {json.dumps(results['machine'])}")
