@@ -17,6 +17,9 @@ from app.chat.schemas import MessageOut
 from app.core.db import Database
 
 PAGE = 200
+# However short the messages, at most this many are read and sent: the time to build a history
+# stays bounded in a long session of tiny messages.
+MAX_MESSAGES = 2000
 Message = dict[str, Any]
 
 
@@ -27,7 +30,7 @@ async def conversation(
     remaining = budget - len(instructions)
     picked: list[Message] = []
     newest = until_seq - 1
-    while newest >= 1 and remaining > 0:
+    while newest >= 1 and remaining > 0 and until_seq - newest <= MAX_MESSAGES:
         oldest = max(1, newest - PAGE + 1)
         page = await chat.messages_between(database, session_id, oldest - 1, newest)
         for message in reversed(page):
