@@ -76,11 +76,10 @@ async def test_session_agent_replies_and_regenerate_after_failure(
 async def test_stream_in_the_response(client: AsyncClient, agent: dict[str, Any]) -> None:
     user = await make_user(client)
     session = await make_session(client, user)
-    response = await client.post(
+    response = await client.post(  # Accept: text/event-stream (the Python client sends ?stream=true)
         f"/chat/sessions/{session['_id']}/messages",
-        params={"stream": "true"},
         json={"content": "hi", "reply": {"agent": "helper"}},
-        headers=user.headers,
+        headers={**user.headers, "Accept": "text/event-stream"},
     )
     assert response.status_code == 201
     assert response.headers["content-type"].startswith("text/event-stream")
