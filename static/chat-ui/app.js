@@ -399,6 +399,7 @@ for (const dialog of document.querySelectorAll("dialog")) {
 function openNewChat() {
   const form = $("new-chat-form");
   form.reset();
+  replyPicker.resetNewChat();
   fieldError($("new-chat-title"), "");
   openDialog($("new-chat-dialog"), $("new-chat-title"));
 }
@@ -418,7 +419,9 @@ $("new-chat-form").addEventListener("submit", async (event) => {
   }
   setBusy(form, true, "Creating…");
   try {
-    const session = await api.createSession(title);
+    const choice = replyPicker.newChatChoice();
+    const session = await api.createSession(title, choice.agent);
+    choice.remember(session._id);
     sidebar.upsert(session, { toTop: true });
     dialogReturnFocus = null;
     $("new-chat-dialog").close();

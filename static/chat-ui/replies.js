@@ -25,30 +25,39 @@ export function targetOfReply(metadata) {
 export function createReplyPicker({ getUserId }) {
   const box = document.getElementById("reply-choice");
   const select = document.getElementById("reply-picker");
+  const newChatField = document.getElementById("new-chat-reply-field");
+  const newChatSelect = document.getElementById("new-chat-reply");
   let sessionId = null;
   let choices = [];
 
   async function load() {
     const config = await api.repliesConfig();
     choices = config.enabled ? (await api.models()).items : []; // no model configured: no picker
-    select.replaceChildren(
-      el("option", { value: NONE, text: "Nobody (no reply)" }),
-      ...choices.map((choice) =>
-        el("option", {
-          value: `${choice.kind}:${choice.id}`,
-          text: choice.kind === "agent" ? `${choice.id} (${choice.model})` : choice.id,
-        }),
-      ),
-    );
+    for (const picker of [select, newChatSelect]) {
+      picker.replaceChildren(
+        el("option", { value: NONE, text: "Nobody (no reply)" }),
+        ...choices.map((choice) =>
+          el("option", {
+            value: `${choice.kind}:${choice.id}`,
+            text: choice.kind === "agent" ? `${choice.id} (${choice.model})` : choice.id,
+          }),
+        ),
+      );
+    }
+    newChatField.hidden = choices.length === 0;
+    newChatSelect.value = firstChoice();
     show();
+  }
+
+  function firstChoice() {
+    return choices[0] ? `${choices[0].kind}:${choices[0].id}` : NONE;
   }
 
   function show() {
     box.hidden = choices.length === 0 || sessionId === null;
     if (box.hidden) return;
     const saved = localStorage.getItem(storageKey(getUserId(), sessionId));
-    const first = choices[0] ? `${choices[0].kind}:${choices[0].id}` : NONE;
-    const wanted = saved !== null ? saved : first;
+    const wanted = saved !== null ? saved : firstChoice();
     select.value = [...select.options].some((option) => option.value === wanted) ? wanted : NONE;
   }
 
@@ -65,6 +74,19 @@ export function createReplyPicker({ getUserId }) {
     close() {
       sessionId = null;
       show();
+    },
+    /** The new-chat dialog's choice: the agent for the new session (or undefined), and a
+     * `remember(sessionId)` that makes it the new chat's picker choice. */
+    newChatChoice() {
+      const value = newChatField.hidden ? NONE : newChatSelect.value;
+      const target = targetOf(value);
+      return {
+        agent: target && target.agent ? target.agent : undefined,
+        remember: (id) => localStorage.setItem(storageKey(getUserId(), id), value),
+      };
+    },
+    resetNewChat() {
+      newChatSelect.value = firstChoice();
     },
     /** Who should reply to the next message, or null. */
     target: () => (box.hidden ? null : targetOf(select.value)),

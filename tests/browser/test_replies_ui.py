@@ -59,7 +59,7 @@ def test_a_reply_streams_in_two_tabs_stops_fails_and_retries(
     ui.goto()
     ui.log_in(user.username, user.password)
     ui.open_chat("Rivers")
-    picker = ui.page.get_by_label("Reply with")
+    picker = ui.page.locator("#reply-picker")  # the chat header's (the new-chat dialog has one too)
     expect(picker).to_have_value("model:fake-large")
     picker.select_option("model:fake-small")
 
@@ -102,10 +102,19 @@ def test_a_reply_streams_in_two_tabs_stops_fails_and_retries(
     expect(ui.page.locator("#message-list .message-assistant").last).to_contain_text("Better now.")
     ui.shot("retried")
 
+    ui.page.get_by_role("button", name="New chat").click()  # a new chat takes its picker's choice
+    dialog = ui.page.get_by_role("dialog", name="New chat")
+    dialog.get_by_label("Title").fill("Second")
+    dialog.get_by_label("Reply with").select_option("model:fake-small")
+    ui.shot("new chat picker")
+    dialog.get_by_role("button", name="Create").click()
+    ui.page.get_by_role("heading", name="Second", exact=True).wait_for()
+    expect(picker).to_have_value("model:fake-small")
+
     phone = make_ui(PHONE)
     phone.goto(f"/chat-ui/#/s/{session['_id']}")
     phone.log_in(user.username, user.password)
     phone.page.locator("#conversation:not([aria-busy])").wait_for()
     expect(phone.page.locator("#message-list .message-assistant").last).to_contain_text("Better now.")
-    expect(phone.page.get_by_label("Reply with")).to_be_visible()
+    expect(phone.page.locator("#reply-picker")).to_be_visible()
     phone.shot("phone")
