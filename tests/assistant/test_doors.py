@@ -25,6 +25,7 @@ from tests.integrations.test_mcp import connect, result_json
 from tests.server_process import ServerProcess
 
 CHAT = str(Path(sys.executable).parent / "chat")
+UPSTREAM_KEY = "sk-doors-secret-0123456789abcdef"
 SLOW = Script(pieces=[f"s{i} " for i in range(400)], delay=0.05)
 
 
@@ -44,6 +45,8 @@ def server(
         "MONGODB_DB": database,
         "JWT_SECRET": TEST_JWT_SECRET,
         "MODEL_BASE_URL": module_upstream.base_url,
+        "MODEL_API_KEY": UPSTREAM_KEY,
+        "LOG_LEVEL": "DEBUG",
     }
     process = ServerProcess(tmp_path_factory.mktemp("doors") / "data", env=env).start()
     with MongoClient(mongodb_uri) as mongo:  # an agent, as chat-admin or /admin/agents would make it
@@ -138,3 +141,10 @@ async def test_mcp_ask_agent_returns_the_final_reply(
         assert (reply["role"], reply["status"], reply["content"]) == ("assistant", "complete", "Hello, world!")
         foreign = await mcp.call_tool("ask_agent", {"session_id": "0" * 24, "content": "hi", "agent": "helper"})
         assert foreign.is_error and '"status": 404' in foreign.content[0].text
+
+
+def test_the_upstream_key_is_sent_but_never_logged(server: ServerProcess, module_upstream: FakeUpstream) -> None:
+    assert UPSTREAM_KEY in module_upstream.api_keys  # the earlier tests' replies used it
+    log = server.log_path.read_text(errors="replace")
+    assert "reply ended" in log  # the log is the one those replies wrote
+    assert UPSTREAM_KEY not in log
