@@ -24,7 +24,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from app.core.db import MESSAGES, SESSIONS, USERS
-from bench import direct, integrations, live, markdown, probe, programs, report, search, startup
+from bench import assistant, direct, integrations, live, markdown, probe, programs, report, search, startup
 from tests.server_process import ServerProcess
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -79,6 +79,8 @@ def main() -> None:
         results["live_updates"] = asyncio.run(live.measure(server.base_url, uri, db_name, secret, server.process.pid))
         if not external:  # chat-admin is measured on the embedded database the server runs
             results["startup"] = startup.measure(server.base_url, startup.api_key_for(server.base_url), work / "data")
+        report.progress("model replies: a server of their own, with a fake upstream")
+        results["assistant"] = assistant.measure()
     finally:
         server.stop()
         if external:

@@ -65,7 +65,33 @@ def parser() -> argparse.ArgumentParser:
     )
     importing.add_argument("--user", required=True, help="the username to import for")
     importing.add_argument("file", type=Path)
+    _agent_parsers(commands)
     return root
+
+
+def _agent_parsers(commands: Any) -> None:
+    """`chat-admin agents list|show|create|update|delete` (agents_command.py)."""
+    group = commands.add_parser("agents", help="the agents that reply in sessions (list, show, create, update, delete)")
+    actions = group.add_subparsers(dest="action", required=True)
+    _command(actions.add_parser("list", help="every agent, in name order"), "agents_command:list_agents")
+    for name, function, text in (
+        ("show", "show_agent", "one agent as JSON"),
+        ("delete", "delete_agent", "delete an agent"),
+    ):
+        _command(actions.add_parser(name, help=text), f"agents_command:{function}").add_argument("name")
+    for name, function, text in (
+        ("create", "create_agent", "a new agent (--model required)"),
+        ("update", "update_agent", "change some fields (--clear FIELD removes temperature or max_output_tokens)"),
+    ):
+        action = _command(actions.add_parser(name, help=text), f"agents_command:{function}")
+        action.add_argument("name")
+        action.add_argument("--model", required=name == "create")
+        action.add_argument("--instructions", help="the system prompt, or - to read it from stdin")
+        action.add_argument("--temperature", type=float)
+        action.add_argument("--max-output-tokens", type=int)
+        action.add_argument("--description")
+        if name == "update":
+            action.add_argument("--clear", action="append", choices=["temperature", "max_output_tokens"], default=[])
 
 
 def resolve(target: str) -> Command:

@@ -308,7 +308,7 @@ export const api = {
   register: (username, password) => request("POST", "/auths/register", { json: { username, password }, auth: false }),
   me: () => request("GET", "/auths/me"),
   listSessions: (limit, cursor, platform) => request("GET", "/chat/sessions", { query: { limit, cursor, platform } }),
-  createSession: (title) => request("POST", "/chat/sessions", { json: { title, platform: "web" } }),
+  createSession: (title, agent) => request("POST", "/chat/sessions", { json: { title, platform: "web", agent } }),
   getSession: (id) => request("GET", `/chat/sessions/${encodeURIComponent(id)}`),
   renameSession: (id, title) => request("PATCH", `/chat/sessions/${encodeURIComponent(id)}`, { json: { title } }),
   deleteSession: (id) => request("DELETE", `/chat/sessions/${encodeURIComponent(id)}`),
@@ -330,6 +330,15 @@ export const api = {
   revokeApiKey: (id) => request("DELETE", `/auths/api-keys/${encodeURIComponent(id)}`),
   logoutEverywhere: () => request("POST", "/auths/logout-everywhere"),
   newRetryKey: idempotencyKey,
+  // Replies the server generates (503 when no model is configured).
+  repliesConfig: () => request("GET", "/replies/config"),
+  models: () => request("GET", "/models"),
+  /** {message, reply}: the message and the reply the server now writes (status "streaming"). */
+  postWithReply: (id, content, reply) =>
+    request("POST", `/chat/sessions/${encodeURIComponent(id)}/messages`, { json: { content, role: "user", reply } }),
+  askReply: (id, reply) => request("POST", `/chat/sessions/${encodeURIComponent(id)}/replies`, { json: reply }),
+  cancelReply: (id, messageId) =>
+    request("POST", `/chat/sessions/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/cancel`),
 };
 
 // ---- error text ---------------------------------------------------------------------------

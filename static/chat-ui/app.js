@@ -18,6 +18,7 @@ import { createConversation } from "./conversation.js";
 import { clearDrafts, saveDraft } from "./drafts.js";
 import { fieldError, setBusy } from "./forms.js";
 import { createLiveEvents } from "./live.js";
+import { createReplyPicker } from "./replies.js";
 import { createSearch } from "./search.js";
 import { createSidebar } from "./sidebar.js";
 
@@ -38,8 +39,10 @@ createSearch({
     $("session-scroller").hidden = searching;
   },
 });
+const replyPicker = createReplyPicker({ getUserId: () => state.user && state.user._id });
 const conversation = createConversation({
   getUserId: () => state.user && state.user._id,
+  getReplyTarget: () => replyPicker.target(),
   onSent: (session) => {
     sidebar.upsert(session, { toTop: true });
     conversation.update(session);
@@ -55,6 +58,8 @@ function editingTitle() {
 function applyEvent(name, data) {
   if (name === "message.created") {
     conversation.receive(data);
+  } else if (name === "message.updated") {
+    conversation.receiveUpdate(data);
   } else if (name === "session.created" || name === "session.updated") {
     sidebar.upsert(data, { toTop: true });
     conversation.update(data);
@@ -248,7 +253,7 @@ async function enterApp() {
   hideNotice();
   showView("app");
   live.start();
-  await Promise.all([sidebar.reset().catch(() => {}), showRoute()]);
+  await Promise.all([sidebar.reset().catch(() => {}), replyPicker.load().catch(() => {}), showRoute()]);
 }
 
 // ---- routing: #/s/<id> is the open chat, #/account the account page ------------------------
@@ -299,6 +304,7 @@ function refreshWelcome() {
 function showWelcome(title, text) {
   conversation.close();
   account.close();
+  replyPicker.close();
   $("chat-title").textContent = "";
   $("rename-button").hidden = true;
   $("delete-button").hidden = true;
@@ -356,6 +362,7 @@ async function showRoute({ focus = false } = {}) {
   }
   $("welcome").hidden = true;
   showTitle(session);
+  replyPicker.open(session._id);
   await conversation.open(session, { focus: focus && !MOBILE.matches, seq: routeSeq() }).catch((error) => {
     if (error instanceof ApiError && error.status === 404) {
       showWelcome("Chat not found", "This chat doesn't exist or was deleted.");
@@ -424,6 +431,7 @@ for (const dialog of document.querySelectorAll("dialog")) {
 function openNewChat() {
   const form = $("new-chat-form");
   form.reset();
+  replyPicker.resetNewChat();
   fieldError($("new-chat-title"), "");
   openDialog($("new-chat-dialog"), $("new-chat-title"));
 }
@@ -443,7 +451,9 @@ $("new-chat-form").addEventListener("submit", async (event) => {
   }
   setBusy(form, true, "Creating…");
   try {
-    const session = await api.createSession(title);
+    const choice = replyPicker.newChatChoice();
+    const session = await api.createSession(title, choice.agent);
+    choice.remember(session._id);
     sidebar.upsert(session, { toTop: true });
     dialogReturnFocus = null;
     $("new-chat-dialog").close();

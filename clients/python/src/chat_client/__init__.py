@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         UnprocessableEntity,
     )
     from chat_client._models import (
+        Agent,
         ApiKeyCreated,
         Appended,
         ImportReport,
@@ -55,6 +56,7 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "Agent",
     "ApiKeyCreated",
     "Appended",
     "AsyncClient",
@@ -83,6 +85,7 @@ __all__ = [
 # Where each name lives; the others are exceptions (_exceptions.py).
 _HOMES = {"AsyncClient": "_async_client", "Client": "_client"} | dict.fromkeys(
     (
+        "Agent",
         "ApiKeyCreated",
         "Appended",
         "ImportReport",

@@ -31,6 +31,7 @@ class Session(_Model):
     name: str | None = None
     platform: str = "api"
     metadata: dict[str, Any] = Field(default_factory=dict)
+    agent: str | None = None
     message_count: int
     last_message_at: Timestamp | None = None
     created_at: Timestamp
@@ -44,6 +45,7 @@ class Message(_Model):
     role: Role
     content: str
     metadata: dict[str, Any] = Field(default_factory=dict)
+    status: str | None = None  # a reply the server generates: streaming, complete, failed, cancelled
     seq: int
     created_at: Timestamp
 
@@ -133,3 +135,15 @@ class SearchHit(_Model):
     session: HitSession
     message: HitMessage | None = None
     snippet: HitSnippet
+
+
+class Agent(_Model):
+    """A preset an admin set up (model, instructions) that replies in sessions."""
+
+    id: str = Field(alias="_id")
+    name: str
+    model: str
+    instructions: str = ""
+    temperature: float | None = None
+    max_output_tokens: int | None = None
+    description: str = ""

@@ -6,7 +6,7 @@ environment, then the file. Options go before or after the command. Human output
 `--json` for scripts (JSON lines). Errors go to stderr as one line, and the exit code says what
 happened (EXIT_CODES below, and `chat --help`).
 
-A subcommand is registered by an `add_all(commands, options)` (commands.py, login.py): it adds
+A subcommand is registered by an `add_all(commands, options)` (commands.py, login.py, ask.py): it adds
 its parser with `parents=[options]` and `set_defaults(run=...)`. Only argparse is imported
 here; a command imports the client when it runs, so `chat --help` starts at once.
 """
@@ -17,7 +17,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from chat_client.cli import commands, login
+from chat_client.cli import ask, commands, login
 from chat_client.cli.config import ConfigError
 from chat_client.cli.connection import ENV_API_KEY, ENV_URL
 
@@ -57,6 +57,7 @@ def parser() -> argparse.ArgumentParser:
     subcommands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_all(subcommands, options)
     login.add_all(subcommands, options)
+    ask.add_all(subcommands, options)
     return top
 
 

@@ -35,14 +35,21 @@ def json_line(out: TextIO, value: Any) -> None:
     out.flush()
 
 
+# Fields the server leaves out when unset (a session's agent, the status of a message the
+# server did not generate): left out here too, so the output reads like the server's answer.
+ABSENT_WHEN_NONE = ("agent", "status")
+
+
+def _as_served(dumped: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in dumped.items() if not (key in ABSENT_WHEN_NONE and value is None)}
+
+
 def session_json(session: Session) -> dict[str, Any]:
-    dumped: dict[str, Any] = session.model_dump(mode="json", by_alias=True)
-    return dumped
+    return _as_served(session.model_dump(mode="json", by_alias=True))
 
 
 def message_json(message: Message) -> dict[str, Any]:
-    dumped: dict[str, Any] = message.model_dump(mode="json", by_alias=True)
-    return dumped
+    return _as_served(message.model_dump(mode="json", by_alias=True))
 
 
 def search_hit(hit: SearchHit) -> str:
