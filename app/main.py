@@ -36,6 +36,7 @@ from app.core.replay_secrets import ReplaySecrets
 from app.docs import mount_api_docs
 from app.events.router import router as events_router
 from app.mcp.server import mount_mcp, serve_mcp
+from app.openai_compat.router import router as openai_router
 from app.transfer.router import router as transfer_router
 from app.ui import mount_chat_ui
 
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(transfer_router)
     app.include_router(events_router)
     app.include_router(admin_router)
+    app.include_router(openai_router)
     mount_mcp(app)
     app.state.metrics = Metrics() if settings.metrics_token.get_secret_value() else None
     if app.state.metrics:

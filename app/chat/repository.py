@@ -236,6 +236,17 @@ async def messages_in_seq_range(
     return documents
 
 
+async def find_message(
+    db: AsyncDatabase[Document], message_id: ObjectId, session: AsyncClientSession | None = None
+) -> Document | None:
+    """By `_id` alone (see the module's note on `{_id, other}` filters): callers check the session."""
+    return await db[MESSAGES].find_one({"_id": message_id}, session=session)
+
+
+async def delete_message(db: AsyncDatabase[Document], message_id: ObjectId, session: AsyncClientSession | None) -> None:
+    await db[MESSAGES].delete_one({"_id": message_id}, session=session)
+
+
 def _by_seq(document: Document) -> int:
     seq: int = document["seq"]
     return seq

@@ -1,0 +1,105 @@
+"""/v1/conversations: OpenAI's Conversations API on our sessions and messages, for the
+official SDKs and the Agents SDK's OpenAIConversationsSession, with our API keys or access
+tokens as the bearer token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from app.auth.dependencies import CurrentUser
+from app.core.db import DatabaseDep
+from app.core.idempotency import IdempotencyKey
+from app.openai_compat import conversations
+from app.openai_compat.errors import OpenAIRoute
+from app.openai_compat.schemas import (
+    DEFAULT_ITEMS_PAGE,
+    ConversationCreate,
+    ConversationUpdate,
+    ItemsCreate,
+    ItemsPageSize,
+    Order,
+)
+
+router = APIRouter(prefix="/v1/conversations", tags=["openai"], route_class=OpenAIRoute)
+IdParam = Annotated[str, Query(max_length=64)]
+Include = Annotated[list[str] | None, Query(max_length=16, description="Accepted and ignored: items come whole")]
+
+
+def _json(body: str) -> Response:
+    return Response(body, media_type="application/json")
+
+
+@router.post("")
+async def create_conversation(
+    body: ConversationCreate, user: CurrentUser, database: DatabaseDep, idempotency: IdempotencyKey
+) -> Response:
+    """A new conversation with up to 20 items; with `metadata.name` you already use, that
+    conversation (items are then not added)."""
+    return (await conversations.create(database, user.id, body, idempotency)).to_response()
+
+
+@router.get("/{conversation_id}")
+async def get_conversation(conversation_id: str, user: CurrentUser, database: DatabaseDep) -> Response:
+    session = await conversations.owned(database, conversation_id, user.id)
+    return _json(conversations.conversation_json(session))
+
+
+@router.post("/{conversation_id}")
+async def update_conversation(
+    conversation_id: str, body: ConversationUpdate, user: CurrentUser, database: DatabaseDep
+) -> Response:
+    """Replace the conversation's metadata."""
+    session = await conversations.replace_metadata(database, conversation_id, user.id, body.metadata)
+    return _json(conversations.conversation_json(session))
+
+
+@router.delete("/{conversation_id}")
+async def delete_conversation(conversation_id: str, user: CurrentUser, database: DatabaseDep) -> Response:
+    await conversations.delete(database, conversation_id, user.id)
+    return _json(conversations.deleted_json(conversation_id))
+
+
+@router.get("/{conversation_id}/items")
+async def list_items(
+    conversation_id: str,
+    user: CurrentUser,
+    database: DatabaseDep,
+    limit: Annotated[ItemsPageSize, Query()] = DEFAULT_ITEMS_PAGE,
+    order: Annotated[Order, Query()] = "desc",
+    after: IdParam | None = None,
+    include: Include = None,
+) -> Response:
+    """A page of items, newest first by default; `after` is the last id of the previous page."""
+    session = await conversations.owned(database, conversation_id, user.id)
+    items, has_more = await conversations.list_items(database, session, limit, order, after)
+    return _json(conversations.item_list_json(items, has_more))
+
+
+@router.post("/{conversation_id}/items")
+async def create_items(
+    conversation_id: str,
+    body: ItemsCreate,
+    user: CurrentUser,
+    database: DatabaseDep,
+    idempotency: IdempotencyKey,
+    include: Include = None,
+) -> Response:
+    """Append 1-100 items in one transaction, in order: all of them or none."""
+    return (await conversations.append(database, conversation_id, user.id, body.items, idempotency)).to_response()
+
+
+@router.get("/{conversation_id}/items/{item_id}")
+async def get_item(
+    conversation_id: str, item_id: str, user: CurrentUser, database: DatabaseDep, include: Include = None
+) -> Response:
+    session = await conversations.owned(database, conversation_id, user.id)
+    return _json(conversations.item_json(await conversations.get_item(database, session, item_id)))
+
+
+@router.delete("/{conversation_id}/items/{item_id}")
+async def delete_item(conversation_id: str, item_id: str, user: CurrentUser, database: DatabaseDep) -> Response:
+    """Delete an item; answers the conversation."""
+    session = await conversations.delete_item(database, conversation_id, user.id, item_id)
+    return _json(conversations.conversation_json(session))

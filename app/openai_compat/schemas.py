@@ -1,0 +1,46 @@
+"""The Conversations API's request bodies, bounded as OpenAI bounds them (but for 100 items per
+append: the Agents SDK sends a whole run's items at once), and its answers' shapes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+
+from app.core.types import RequestModel
+
+MAX_METADATA_PAIRS = 16
+METADATA_KEY_MAX = 64
+METADATA_VALUE_MAX = 512
+MAX_CREATE_ITEMS = 20
+MAX_APPEND_ITEMS = 100
+DEFAULT_ITEMS_PAGE = 20
+MAX_ITEMS_PAGE = 100
+
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=METADATA_KEY_MAX)]
+MetadataValue = Annotated[str, StringConstraints(max_length=METADATA_VALUE_MAX)]
+OpenAIMetadata = Annotated[
+    dict[MetadataKey, MetadataValue],
+    Field(
+        max_length=MAX_METADATA_PAIRS,
+        description="Up to 16 string pairs (keys up to 64 characters, values up to 512); `name` gives the "
+        "conversation a name (get-or-create), `platform` its platform (default `openai`), `title` its title",
+    ),
+]
+ItemsPageSize = Annotated[int, Field(ge=1, le=MAX_ITEMS_PAGE)]
+Order = Literal["asc", "desc"]
+# Items are checked one by one (items.to_message), so that an error names the item at fault.
+RawItem = dict[str, Any]
+
+
+class ConversationCreate(RequestModel):
+    items: list[RawItem] | None = Field(default=None, max_length=MAX_CREATE_ITEMS)
+    metadata: OpenAIMetadata | None = None
+
+
+class ConversationUpdate(RequestModel):
+    metadata: OpenAIMetadata
+
+
+class ItemsCreate(RequestModel):
+    items: list[RawItem] = Field(min_length=1, max_length=MAX_APPEND_ITEMS)
