@@ -51,7 +51,7 @@ async def update_conversation(
     conversation_id: str, body: ConversationUpdate, user: CurrentUser, database: DatabaseDep
 ) -> Response:
     """Replace the conversation's metadata."""
-    session = await conversations.replace_metadata(database, conversation_id, user.id, body.metadata)
+    session = await conversations.replace_metadata(database, conversation_id, user.id, body.metadata or {})
     return _json(conversations.conversation_json(session))
 
 

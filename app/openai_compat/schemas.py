@@ -36,10 +36,11 @@ RawItem = dict[str, Any]
 class ConversationCreate(RequestModel):
     items: list[RawItem] | None = Field(default=None, max_length=MAX_CREATE_ITEMS)
     metadata: OpenAIMetadata | None = None
+    safety_identifier: str | None = Field(default=None, max_length=64, description="Accepted and ignored")
 
 
 class ConversationUpdate(RequestModel):
-    metadata: OpenAIMetadata
+    metadata: OpenAIMetadata | None = Field(description="The new metadata, whole; null removes it all")
 
 
 class ItemsCreate(RequestModel):
