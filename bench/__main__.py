@@ -24,7 +24,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from app.core.db import MESSAGES, SESSIONS, USERS
-from bench import direct, integrations, live, probe, programs, report, search
+from bench import direct, integrations, live, openai_compat, probe, programs, report, search
 from tests.server_process import ServerProcess
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -145,6 +145,8 @@ def run(url: str, uri: str, db_name: str, work: Path) -> dict[str, Any]:
     report.progress("agent doors: the client package and the LangChain history")
     doors = integrations.measure(http, url, make_user)
     searching = search.measure(http, uri, db_name, make_user)
+    report.progress("the OpenAI door: /v1/conversations against /chat for the same work")
+    openai_door = openai_compat.measure(http, url, load, make_user)
     growth = measure_growth(http, url, uri, db_name)
     with MongoClient(uri) as client:
         version = client.server_info().get("version", "unknown")
@@ -158,6 +160,7 @@ def run(url: str, uri: str, db_name: str, work: Path) -> dict[str, Any]:
         "programs": agents,
         "integrations": doors,
         "search": searching,
+        "openai_compat": openai_door,
         "growth": growth,
         "machine": {
             "cpu_count": os.cpu_count(),

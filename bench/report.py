@@ -42,6 +42,12 @@ def table(results: dict[str, Any]) -> str:
         for name, cell in searching.items():
             if isinstance(cell, dict):
                 lines.append(f"  {name:<27}{cell['p50_ms']!s:>8} /{cell['p99_ms']!s:>8}  {cell['requests']}")
+    for name, cells in results.get("openai_compat", {}).items():
+        for concurrency, cell in cells.items():
+            lines.append(
+                f"openai {name} x{concurrency}: /v1 {cell['v1']['rps']} rps vs /chat {cell['chat']['rps']} rps "
+                f"(ratio {cell['v1_chat_ratio']})"
+            )
     lines.append(f"collection scans: {results['collscans'] or 'none'}")
     lines.append(f"machine: {json.dumps(results['machine'])}")
     return "\n".join(lines)
