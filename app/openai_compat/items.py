@@ -142,10 +142,8 @@ def _unmodelled_text(item: Item) -> str:
 def to_item(message: Document) -> Item:
     """The item a stored message reads back as."""
     original = message.get("original")
-    item = dict(original) if isinstance(original, dict) else _derived_item(message)
-    item["id"] = item_id(message["_id"])
-    if "type" not in item:
-        item["type"] = "message"
+    fields = original if isinstance(original, dict) else _derived_item(message)
+    item = {"id": item_id(message["_id"]), "type": fields.get("type", "message"), **fields}
     if item["type"] == "message" and isinstance(item.get("content"), str):
         item["content"] = [{"type": _text_part_type(item.get("role")), "text": item["content"]}]
     return item
