@@ -5,11 +5,14 @@ shape without the input; read-only keys; Idempotency-Key; bounds."""
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 
+from tests.conftest import StartApp
 from tests.factories import TestUser, bearer, make_user
 
 ROUND_TRIP_ITEMS: list[dict[str, Any]] = [
@@ -203,6 +206,7 @@ async def test_create_bounds_metadata_and_items(client: AsyncClient) -> None:
         ({"metadata": {"k": "v" * 513}}, "metadata.k"),
         ({"items": [{"role": "user", "content": "x"}] * 21}, "items"),
         ({"metadata": {"platform": "Not A Platform"}}, "metadata.platform"),
+        ({"items": [{"role": "user", "content": "fine"}, {"role": "robot", "content": "x"}]}, "items[1].role"),
     ]
     for body, param in cases:
         answer = await client.post("/v1/conversations", json=body, headers=user.headers)
@@ -210,14 +214,54 @@ async def test_create_bounds_metadata_and_items(client: AsyncClient) -> None:
     assert (await client.get("/chat/sessions", headers=user.headers)).json()["items"] == []
 
 
-async def test_idempotency_key_replays_an_append(client: AsyncClient) -> None:
+async def test_idempotency_key_replays_a_create_and_an_append(client: AsyncClient) -> None:
     user = await make_user(client)
-    conversation = await new_conversation(client, user)
+    keyed = user.headers | {"Idempotency-Key": "create-1"}
+    create = {"items": [{"role": "user", "content": "first"}]}
+    created, replayed = [await client.post("/v1/conversations", json=create, headers=keyed) for _ in range(2)]
+    assert replayed.headers["Idempotent-Replayed"] == "true" and replayed.json() == created.json()
+    assert len((await client.get("/chat/sessions", headers=user.headers)).json()["items"]) == 1
+    conversation = created.json()
     path = f"/v1/conversations/{conversation['id']}/items"
     headers = user.headers | {"Idempotency-Key": "append-1"}
     body = {"items": [{"role": "user", "content": "once"}]}
     first, retry = [await client.post(path, json=body, headers=headers) for _ in range(2)]
     assert retry.headers["Idempotent-Replayed"] == "true" and retry.json() == first.json()
-    assert len((await client.get(path, headers=user.headers)).json()["data"]) == 1
+    texts = [i["content"][0]["text"] for i in (await client.get(path, headers=user.headers)).json()["data"]]
+    assert texts == ["once", "first"]
     reused = await client.post(path, json={"items": [{"role": "user", "content": "other"}]}, headers=headers)
     assert reused.status_code == 400 and reused.json()["error"]["param"] == "Idempotency-Key"
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_hostile_items_at_the_body_limit_cost_bounded_time_and_memory(start_app: StartApp) -> None:
+    """The server runs in this process: its RSS and each answer's time are measured here."""
+    server = await start_app(max_body_bytes=1024 * 1024)
+    user = await make_user(server)
+    conversation = await new_conversation(server, user)
+    path = f"/v1/conversations/{conversation['id']}/items"
+    many_parts = [{"role": "user", "content": [{"type": "input_image"}] * 300} for _ in range(99)]
+    many_parts.append({"role": "user", "content": [{"type": "input_image"}] * 3000})  # its text: 42,000 characters
+    deep: dict[str, Any] = {"role": "user", "content": "x"}
+    for _ in range(12):
+        deep = {"type": "custom", "nested": deep}
+    full = [{"role": "assistant", "content": "y" * 9_000} for _ in range(100)]
+    before = rss_mib()
+    for body, status in (({"items": many_parts}, 400), ({"items": [deep] * 100}, 400), ({"items": full}, 200)):
+        raw = json.dumps(body).encode()
+        assert len(raw) < 1024 * 1024
+        started = time.monotonic()
+        answer = await server.post(path, content=raw, headers=user.headers | {"Content-Type": "application/json"})
+        assert answer.status_code == status, answer.text[:300]
+        assert time.monotonic() - started < 20  # generous: the machine is shared
+        if status == 400:
+            assert len(answer.content) < 1024
+    assert rss_mib() - before < 150
+    page = (await server.get(path, params={"limit": 100}, headers=user.headers)).json()
+    assert len(page["data"]) == 100 and page["data"][0]["content"][0]["text"] == "y" * 9_000
