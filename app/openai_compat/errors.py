@@ -27,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pymongo.errors import PyMongoError
+from starlette.exceptions import HTTPException
 
 from app.core.errors import (
     UNAVAILABLE_ERRORS,
@@ -36,11 +37,30 @@ from app.core.errors import (
     UnprocessableContent,
     validation_details,
 )
+from app.core.responses import Responses, error_responses
+from app.openai_compat.schemas import OpenAIError
 
 log = logging.getLogger(__name__)
 
 _TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 _CODES = {401: "invalid_api_key", 404: "not_found", 409: "conflict", 429: "rate_limit_exceeded"}
+
+
+_DESCRIPTIONS = {
+    400: "Invalid body, query or path (`param` names it), or an Idempotency-Key reused for another request",
+    401: "Missing, invalid, expired or revoked credentials",
+    403: "A read-only API key writing",
+    404: "Not found, or not yours",
+    409: "A request with this Idempotency-Key is in flight (see Retry-After)",
+    503: "The database did not answer in time",
+}
+
+
+def openai_error_responses(*status_codes: int) -> Responses:
+    """Error responses for the OpenAPI document, in OpenAI's shape; 408 and 413 come from the
+    body limit, before any route, in the app's `{"detail"}` shape."""
+    responses: Responses = {code: {"description": _DESCRIPTIONS[code], "model": OpenAIError} for code in status_codes}
+    return responses | error_responses(408, 413)
 
 
 class InvalidParameter(BadRequest):
@@ -96,6 +116,8 @@ def openai_error_response(request: Request, exc: Exception) -> Response:
         return _validation_response(exc)
     if isinstance(exc, AppError):
         return _app_error_response(exc)
+    if isinstance(exc, HTTPException):  # FastAPI's own, e.g. a body that is not UTF-8 JSON
+        return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
     if isinstance(exc, UNAVAILABLE_ERRORS):
         log.warning("database unavailable", extra={"error": type(exc).__name__, "path": request.url.path})
         return error_response(503, DatabaseUnavailable.detail)

@@ -12,17 +12,28 @@ from app.auth.dependencies import CurrentUser
 from app.core.db import DatabaseDep
 from app.core.idempotency import IdempotencyKey
 from app.openai_compat import conversations
-from app.openai_compat.errors import OpenAIRoute
+from app.openai_compat.errors import OpenAIRoute, openai_error_responses
 from app.openai_compat.schemas import (
     DEFAULT_ITEMS_PAGE,
     ConversationCreate,
+    ConversationDeleted,
+    ConversationOut,
     ConversationUpdate,
+    ItemList,
+    ItemOut,
     ItemsCreate,
     ItemsPageSize,
     Order,
 )
 
-router = APIRouter(prefix="/v1/conversations", tags=["openai"], route_class=OpenAIRoute)
+router = APIRouter(
+    prefix="/v1/conversations",
+    tags=["openai"],
+    route_class=OpenAIRoute,
+    responses=openai_error_responses(400, 401, 403, 503),
+)
+NOT_FOUND = openai_error_responses(404)
+KEYED = openai_error_responses(404, 409)
 IdParam = Annotated[str, Query(max_length=64)]
 Include = Annotated[list[str] | None, Query(max_length=16, description="Accepted and ignored: items come whole")]
 
@@ -31,7 +42,7 @@ def _json(body: str) -> Response:
     return Response(body, media_type="application/json")
 
 
-@router.post("")
+@router.post("", response_model=ConversationOut, responses=openai_error_responses(409))
 async def create_conversation(
     body: ConversationCreate, user: CurrentUser, database: DatabaseDep, idempotency: IdempotencyKey
 ) -> Response:
@@ -40,13 +51,13 @@ async def create_conversation(
     return (await conversations.create(database, user.id, body, idempotency)).to_response()
 
 
-@router.get("/{conversation_id}")
+@router.get("/{conversation_id}", response_model=ConversationOut, responses=NOT_FOUND)
 async def get_conversation(conversation_id: str, user: CurrentUser, database: DatabaseDep) -> Response:
     session = await conversations.owned(database, conversation_id, user.id)
     return _json(conversations.conversation_json(session))
 
 
-@router.post("/{conversation_id}")
+@router.post("/{conversation_id}", response_model=ConversationOut, responses=NOT_FOUND)
 async def update_conversation(
     conversation_id: str, body: ConversationUpdate, user: CurrentUser, database: DatabaseDep
 ) -> Response:
@@ -55,13 +66,13 @@ async def update_conversation(
     return _json(conversations.conversation_json(session))
 
 
-@router.delete("/{conversation_id}")
+@router.delete("/{conversation_id}", response_model=ConversationDeleted, responses=NOT_FOUND)
 async def delete_conversation(conversation_id: str, user: CurrentUser, database: DatabaseDep) -> Response:
     await conversations.delete(database, conversation_id, user.id)
     return _json(conversations.deleted_json(conversation_id))
 
 
-@router.get("/{conversation_id}/items")
+@router.get("/{conversation_id}/items", response_model=ItemList, responses=NOT_FOUND)
 async def list_items(
     conversation_id: str,
     user: CurrentUser,
@@ -77,7 +88,7 @@ async def list_items(
     return _json(conversations.item_list_json(items, has_more))
 
 
-@router.post("/{conversation_id}/items")
+@router.post("/{conversation_id}/items", response_model=ItemList, responses=KEYED)
 async def create_items(
     conversation_id: str,
     body: ItemsCreate,
@@ -90,7 +101,7 @@ async def create_items(
     return (await conversations.append(database, conversation_id, user.id, body.items, idempotency)).to_response()
 
 
-@router.get("/{conversation_id}/items/{item_id}")
+@router.get("/{conversation_id}/items/{item_id}", response_model=ItemOut, responses=NOT_FOUND)
 async def get_item(
     conversation_id: str, item_id: str, user: CurrentUser, database: DatabaseDep, include: Include = None
 ) -> Response:
@@ -98,7 +109,7 @@ async def get_item(
     return _json(conversations.item_json(await conversations.get_item(database, session, item_id)))
 
 
-@router.delete("/{conversation_id}/items/{item_id}")
+@router.delete("/{conversation_id}/items/{item_id}", response_model=ConversationOut, responses=NOT_FOUND)
 async def delete_item(conversation_id: str, item_id: str, user: CurrentUser, database: DatabaseDep) -> Response:
     """Delete an item; answers the conversation."""
     session = await conversations.delete_item(database, conversation_id, user.id, item_id)

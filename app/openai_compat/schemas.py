@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from app.core.types import RequestModel
 
@@ -45,3 +45,44 @@ class ConversationUpdate(RequestModel):
 
 class ItemsCreate(RequestModel):
     items: list[RawItem] = Field(min_length=1, max_length=MAX_APPEND_ITEMS)
+
+
+class ConversationOut(BaseModel):
+    id: str = Field(description="`conv_` and the session's id")
+    object: Literal["conversation"] = "conversation"
+    created_at: int = Field(description="Unix seconds")
+    metadata: dict[str, Any]
+
+
+class ConversationDeleted(BaseModel):
+    id: str
+    object: Literal["conversation.deleted"] = "conversation.deleted"
+    deleted: bool = True
+
+
+class ItemOut(BaseModel):
+    """An item as written (every field kept), with our `id` (`msg_` and the message's id)."""
+
+    model_config = {"extra": "allow"}
+
+    id: str
+    type: str
+
+
+class ItemList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ItemOut]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class OpenAIError(BaseModel):
+    error: ErrorBody
