@@ -117,7 +117,7 @@ def openai_error_response(request: Request, exc: Exception) -> Response:
     if isinstance(exc, AppError):
         return _app_error_response(exc)
     if isinstance(exc, HTTPException):  # FastAPI's own, e.g. a body that is not UTF-8 JSON
-        return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+        return error_response(exc.status_code, str(exc.detail), headers=dict(exc.headers) if exc.headers else None)
     if isinstance(exc, UNAVAILABLE_ERRORS):
         log.warning("database unavailable", extra={"error": type(exc).__name__, "path": request.url.path})
         return error_response(503, DatabaseUnavailable.detail)
