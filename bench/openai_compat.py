@@ -19,7 +19,8 @@ import httpx
 from bench import report
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-SECONDS = 2.0 if QUICK else 4.0
+SECONDS = 1.0 if QUICK else 2.0
+ROUNDS = 3
 CONCURRENCY = (1, 16)
 SESSIONS = 16
 SEED_MESSAGES = 40
@@ -49,18 +50,41 @@ def measure(http: httpx.Client, url: str, load: Load, make_user: Callable[..., A
         ),
     }
     results: dict[str, Any] = {}
-    for name, ((chat_method, chat_paths, chat_body), (v1_method, v1_paths, v1_body)) in pairs.items():
+    for name, (chat_plan, v1_plan) in pairs.items():
         results[name] = {}
         for concurrency in CONCURRENCY:
-            ours = load(url, chat_method, _targets(chat_paths, token), concurrency, SECONDS, chat_body)
-            theirs = load(url, v1_method, _targets(v1_paths, token), concurrency, SECONDS, v1_body)
-            ratio = round(theirs["rps"] / ours["rps"], 2) if ours["rps"] else 0.0
-            results[name][str(concurrency)] = {"chat": ours, "v1": theirs, "v1_chat_ratio": ratio}
+            cell = _alternated(
+                lambda plan, c=concurrency: load(url, plan[0], _targets(plan[1], token), c, SECONDS, plan[2]),
+                chat_plan,
+                v1_plan,
+            )
+            results[name][str(concurrency)] = cell
+            ours, theirs = cell["chat"], cell["v1"]
             report.progress(
                 f"openai {name} x{concurrency}: /v1 {theirs['rps']} rps (p50 {theirs['p50_ms']} ms, "
-                f"errors {theirs['errors']}) vs /chat {ours['rps']} rps (p50 {ours['p50_ms']} ms): ratio {ratio}"
+                f"errors {theirs['errors']}) vs /chat {ours['rps']} rps (p50 {ours['p50_ms']} ms): "
+                f"median ratio {cell['v1_chat_ratio']} of {cell['ratios']}"
             )
     return results
+
+
+Plan = tuple[str, list[str], Any]  # method, paths, body
+
+
+def _alternated(run: Callable[[Plan], dict[str, Any]], chat_plan: Plan, v1_plan: Plan) -> dict[str, Any]:
+    """ROUNDS pairs of runs, in alternating order, and the median of their ratios: on a shared
+    machine the load drifts within seconds, and one pair alone measures the drift."""
+    ratios, chats, v1s = [], [], []
+    for round_number in range(ROUNDS):
+        if round_number % 2:
+            v1s.append(run(v1_plan))
+            chats.append(run(chat_plan))
+        else:
+            chats.append(run(chat_plan))
+            v1s.append(run(v1_plan))
+        ratios.append(round(v1s[-1]["rps"] / chats[-1]["rps"], 2) if chats[-1]["rps"] else 0.0)
+    middle = sorted(range(ROUNDS), key=lambda i: ratios[i])[ROUNDS // 2]
+    return {"chat": chats[middle], "v1": v1s[middle], "v1_chat_ratio": ratios[middle], "ratios": ratios}
 
 
 def _targets(paths: list[str], token: str) -> list[dict[str, str]]:
