@@ -367,8 +367,9 @@ async def messages_between(
     database: Database, session_id: ObjectId, after_seq: int, until_seq: int
 ) -> list[MessageOut]:
     """The messages with after_seq < seq <= until_seq, oldest first (a bounded index range)."""
-    documents = await repository.messages_in_seq_range(database.db, session_id, after_seq + 1, until_seq)
-    return [MessageOut.model_validate(d) for d in documents]
+    return [
+        MessageOut.model_validate(d) for d in await stored_messages_between(database, session_id, after_seq, until_seq)
+    ]
 
 
 async def list_messages(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bson import ObjectId
@@ -23,6 +25,7 @@ DEFAULT_TITLE = "Conversation"
 TITLE_FROM_TEXT_CHARS = 80
 CONVERSATION_NOT_FOUND = "Conversation not found"
 ITEM_NOT_FOUND = "Item not found"
+_NOT_FOUND = {service.SESSION_NOT_FOUND: CONVERSATION_NOT_FOUND, service.MESSAGE_NOT_FOUND: ITEM_NOT_FOUND}
 # Seq ranges read per step while filling a page over deleted items (each at most this wide).
 MAX_RANGE = 1000
 
@@ -101,31 +104,34 @@ async def create(
     return StoredResponse(200, response.body, response.replayed)  # OpenAI answers 200 either way
 
 
-async def owned(database: Database, raw_conversation_id: str, user_id: ObjectId) -> Document:
+@contextmanager
+def _openai_not_found() -> Iterator[None]:
+    """Chat's 404s in this door's words."""
     try:
-        return await service.find_owned_session(database, bare_conversation_id(raw_conversation_id), user_id)
+        yield
     except NotFound as exc:
-        raise NotFound(CONVERSATION_NOT_FOUND) from exc
+        raise NotFound(_NOT_FOUND.get(exc.detail, exc.detail)) from exc
+
+
+async def owned(database: Database, raw_conversation_id: str, user_id: ObjectId) -> Document:
+    with _openai_not_found():
+        return await service.find_owned_session(database, bare_conversation_id(raw_conversation_id), user_id)
 
 
 async def replace_metadata(
     database: Database, raw_conversation_id: str, user_id: ObjectId, metadata: dict[str, str]
 ) -> Document:
     update = SessionUpdate(metadata=metadata)
-    try:
+    with _openai_not_found():
         session = await service.update_session(
             database, bare_conversation_id(raw_conversation_id), user_id, update, replace_metadata=True
         )
-    except NotFound as exc:
-        raise NotFound(CONVERSATION_NOT_FOUND) from exc
     return session.model_dump(by_alias=True)
 
 
 async def delete(database: Database, raw_conversation_id: str, user_id: ObjectId) -> None:
-    try:
+    with _openai_not_found():
         await service.delete_session(database, bare_conversation_id(raw_conversation_id), user_id)
-    except NotFound as exc:
-        raise NotFound(CONVERSATION_NOT_FOUND) from exc
 
 
 async def append(
@@ -140,12 +146,10 @@ async def append(
     def render(stored: list[Document]) -> str:
         return item_list_json([to_item(d) for d in stored], has_more=False)
 
-    try:
+    with _openai_not_found():
         response = await service.append_rendered(
             database, bare_conversation_id(raw_conversation_id), user_id, messages, originals, idempotency, render
         )
-    except NotFound as exc:
-        raise NotFound(CONVERSATION_NOT_FOUND) from exc
     return StoredResponse(200, response.body, response.replayed)
 
 
@@ -184,17 +188,12 @@ async def list_items(
 
 
 async def get_item(database: Database, session: Document, raw_item_id: str) -> dict[str, Any]:
-    try:
+    with _openai_not_found():
         return to_item(await service.find_message(database, session, bare_item_id(raw_item_id)))
-    except NotFound as exc:
-        raise NotFound(ITEM_NOT_FOUND) from exc
 
 
 async def delete_item(database: Database, raw_conversation_id: str, user_id: ObjectId, raw_item_id: str) -> Document:
-    try:
+    with _openai_not_found():
         return await service.delete_message(
             database, bare_conversation_id(raw_conversation_id), user_id, bare_item_id(raw_item_id)
         )
-    except NotFound as exc:
-        found = CONVERSATION_NOT_FOUND if exc.detail == service.SESSION_NOT_FOUND else ITEM_NOT_FOUND
-        raise NotFound(found) from exc
