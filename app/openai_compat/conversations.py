@@ -67,9 +67,17 @@ def item_list_json(items: list[dict[str, Any]], has_more: bool) -> str:
 
 
 def messages_of(raw_items: list[dict[str, Any]] | None, param: str) -> tuple[list[MessageCreate], list[Document]]:
+    """The messages the items are stored as, and the items to keep. A tool result sent with
+    its call (as the Agents SDK sends a run) is labelled with the tool's name, as the UI shows
+    tool results."""
     messages, originals = [], []
+    tool_names: dict[str, str] = {}
     for index, raw in enumerate(raw_items or []):
         message, original = to_message(raw, f"{param}[{index}]")
+        if original.get("type") == "function_call":
+            tool_names[original["call_id"]] = original["name"]
+        elif original.get("type") == "function_call_output" and original["call_id"] in tool_names:
+            message.metadata["name"] = tool_names[original["call_id"]]
         messages.append(message)
         originals.append(original)
     return messages, originals

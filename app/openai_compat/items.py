@@ -8,13 +8,14 @@ item itself, as written, in the message's `original` field, from which it is giv
     message user/system/assistant      same          its text parts, joined  {}
     message developer                  system        its text parts, joined  {}
     function_call                      assistant     ""                      {"tool_calls": [{id, type, function}]}
-    function_call_output               tool          the output's text       {"tool_call_id": call_id}
+    function_call_output               tool          the output's text       {"tool_call_id": call_id, "name"}
     any other type (reasoning, ...)    assistant     its text, if any        {"type": the item's type}
 
 The item keeps every field as written; only `id` is ours (`msg_<message id>`, the bare id on
 /chat), and a message written as `{"role", "content"}` reads back with `"type": "message"` and
 its string content as one text part, the shape OpenAI answers with. A message posted over
-/chat (no `original`) reads back as the item it maps from.
+/chat (no `original`) reads back as the item it maps from. A tool result's `name` is its
+call's, when the call came in the same request (conversations.messages_of).
 """
 
 from __future__ import annotations

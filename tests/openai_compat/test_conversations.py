@@ -88,7 +88,7 @@ async def test_every_item_type_reads_back_as_written_and_shows_in_chat_as_messag
         ("system", "You are terse.", {}),
         ("assistant", "Let me check.", {}),
         ("assistant", "", {"tool_calls": [call]}),
-        ("tool", '{"temp": 21}', {"tool_call_id": "call_1"}),
+        ("tool", '{"temp": 21}', {"tool_call_id": "call_1", "name": "get_weather"}),
         ("assistant", "Look it up.", {"type": "reasoning"}),
         ("assistant", "", {"type": "web_search_call"}),
     ]
