@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 
 from app.auth.dependencies import CurrentUser
 from app.core.db import DatabaseDep
+from app.core.errors import NotFound
 from app.core.idempotency import IdempotencyKey
 from app.openai_compat import conversations
 from app.openai_compat.errors import OpenAIRoute, openai_error_responses
@@ -26,7 +27,8 @@ from app.openai_compat.schemas import (
     Order,
 )
 
-router = APIRouter(
+router = APIRouter(route_class=OpenAIRoute)
+conversation_routes = APIRouter(
     prefix="/v1/conversations",
     tags=["openai"],
     route_class=OpenAIRoute,
@@ -42,7 +44,7 @@ def _json(body: str) -> Response:
     return Response(body, media_type="application/json")
 
 
-@router.post("", response_model=ConversationOut, responses=openai_error_responses(409))
+@conversation_routes.post("", response_model=ConversationOut, responses=openai_error_responses(409))
 async def create_conversation(
     body: ConversationCreate, user: CurrentUser, database: DatabaseDep, idempotency: IdempotencyKey
 ) -> Response:
@@ -51,13 +53,13 @@ async def create_conversation(
     return (await conversations.create(database, user.id, body, idempotency)).to_response()
 
 
-@router.get("/{conversation_id}", response_model=ConversationOut, responses=NOT_FOUND)
+@conversation_routes.get("/{conversation_id}", response_model=ConversationOut, responses=NOT_FOUND)
 async def get_conversation(conversation_id: str, user: CurrentUser, database: DatabaseDep) -> Response:
     session = await conversations.owned(database, conversation_id, user.id)
     return _json(conversations.conversation_json(session))
 
 
-@router.post("/{conversation_id}", response_model=ConversationOut, responses=NOT_FOUND)
+@conversation_routes.post("/{conversation_id}", response_model=ConversationOut, responses=NOT_FOUND)
 async def update_conversation(
     conversation_id: str, body: ConversationUpdate, user: CurrentUser, database: DatabaseDep
 ) -> Response:
@@ -66,13 +68,13 @@ async def update_conversation(
     return _json(conversations.conversation_json(session))
 
 
-@router.delete("/{conversation_id}", response_model=ConversationDeleted, responses=NOT_FOUND)
+@conversation_routes.delete("/{conversation_id}", response_model=ConversationDeleted, responses=NOT_FOUND)
 async def delete_conversation(conversation_id: str, user: CurrentUser, database: DatabaseDep) -> Response:
     await conversations.delete(database, conversation_id, user.id)
     return _json(conversations.deleted_json(conversation_id))
 
 
-@router.get("/{conversation_id}/items", response_model=ItemList, responses=NOT_FOUND)
+@conversation_routes.get("/{conversation_id}/items", response_model=ItemList, responses=NOT_FOUND)
 async def list_items(
     conversation_id: str,
     user: CurrentUser,
@@ -88,7 +90,7 @@ async def list_items(
     return _json(conversations.item_list_json(items, has_more))
 
 
-@router.post("/{conversation_id}/items", response_model=ItemList, responses=KEYED)
+@conversation_routes.post("/{conversation_id}/items", response_model=ItemList, responses=KEYED)
 async def create_items(
     conversation_id: str,
     body: ItemsCreate,
@@ -101,7 +103,7 @@ async def create_items(
     return (await conversations.append(database, conversation_id, user.id, body.items, idempotency)).to_response()
 
 
-@router.get("/{conversation_id}/items/{item_id}", response_model=ItemOut, responses=NOT_FOUND)
+@conversation_routes.get("/{conversation_id}/items/{item_id}", response_model=ItemOut, responses=NOT_FOUND)
 async def get_item(
     conversation_id: str, item_id: str, user: CurrentUser, database: DatabaseDep, include: Include = None
 ) -> Response:
@@ -109,8 +111,17 @@ async def get_item(
     return _json(conversations.item_json(await conversations.get_item(database, session, item_id)))
 
 
-@router.delete("/{conversation_id}/items/{item_id}", response_model=ConversationOut, responses=NOT_FOUND)
+@conversation_routes.delete("/{conversation_id}/items/{item_id}", response_model=ConversationOut, responses=NOT_FOUND)
 async def delete_item(conversation_id: str, item_id: str, user: CurrentUser, database: DatabaseDep) -> Response:
     """Delete an item; answers the conversation."""
     session = await conversations.delete_item(database, conversation_id, user.id, item_id)
     return _json(conversations.conversation_json(session))
+
+
+router.include_router(conversation_routes)
+
+
+@router.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def unknown_route(path: str) -> Response:
+    """Any other /v1 path or method: a 404 in OpenAI's shape, as the SDKs expect."""
+    raise NotFound("Unknown route: this server offers /v1/conversations (see README)")

@@ -265,3 +265,10 @@ async def test_hostile_items_at_the_body_limit_cost_bounded_time_and_memory(clie
     assert rss_mib() - before < 50
     page = (await client.get(path, params={"limit": 100}, headers=user.headers)).json()
     assert len(page["data"]) == 20 and page["data"][0]["content"][0]["text"] == "y" * 3_000
+
+
+async def test_unknown_v1_routes_answer_404_in_openai_shape(client: AsyncClient) -> None:
+    user = await make_user(client)
+    for method, path in (("POST", "/v1/responses"), ("GET", "/v1/nothing/here"), ("PUT", "/v1/conversations/x")):
+        answer = await client.request(method, path, headers=user.headers)
+        assert answer.status_code == 404 and answer.json()["error"]["type"] == "invalid_request_error", answer.text
