@@ -13,7 +13,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 
 from app import health, metrics
+from app.admin.agents_router import router as admin_agents_router
 from app.admin.router import router as admin_router
+from app.assistant.lifecycle import serve_assistant
+from app.assistant.router import router as assistant_router
 from app.auth.api_keys import ApiKeyCache
 from app.auth.api_keys_router import router as api_keys_router
 from app.auth.revocation import watch_revocations
@@ -69,6 +72,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 watch_revocations(app.state.database, settings.revocation_poll_seconds) as revocations,
                 _change_feed(app.state.database, app.state.change_hub, settings),
                 serve_mcp(app),
+                serve_assistant(app, app.state.database),
             ):
                 app.state.revocations = revocations
                 yield
@@ -135,6 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(transfer_router)
     app.include_router(events_router)
     app.include_router(admin_router)
+    app.include_router(assistant_router)
+    app.include_router(admin_agents_router)
     app.include_router(openai_router)
     mount_mcp(app)
     app.state.metrics = Metrics() if settings.metrics_token.get_secret_value() else None

@@ -24,7 +24,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from app.core.db import MESSAGES, SESSIONS, USERS
-from bench import direct, integrations, live, openai_compat, probe, programs, report, search
+from bench import assistant, direct, integrations, live, openai_compat, probe, programs, report, search
 from tests.server_process import ServerProcess
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -77,6 +77,8 @@ def main() -> None:
         secret = env.get("JWT_SECRET") or (work / "data" / "jwt_secret").read_text().strip()
         assert server.process is not None
         results["live_updates"] = asyncio.run(live.measure(server.base_url, uri, db_name, secret, server.process.pid))
+        report.progress("model replies: a server of their own, with a fake upstream")
+        results["assistant"] = assistant.measure()
     finally:
         server.stop()
         if external:

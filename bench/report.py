@@ -42,6 +42,15 @@ def table(results: dict[str, Any]) -> str:
         for name, cell in searching.items():
             if isinstance(cell, dict):
                 lines.append(f"  {name:<27}{cell['p50_ms']!s:>8} /{cell['p99_ms']!s:>8}  {cell['requests']}")
+    replies = results.get("assistant")
+    if replies:
+        first, writes, together = replies["first_token"], replies["writes"], replies["concurrent"]
+        lines.append(
+            f"replies: first token +{first['added_p50_ms']} ms p50 over the upstream direct; "
+            f"{writes['updates_per_second']} progress writes/s; {together['generations']} at once: "
+            f"{together['tokens_per_second']} tokens/s, {together['exact']} exact, "
+            f"RSS {together['server_rss_mb_after']} MB"
+        )
     for name, cells in results.get("openai_compat", {}).items():
         for concurrency, cell in cells.items():
             lines.append(

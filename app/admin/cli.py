@@ -25,7 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
-from app.admin import service
+from app.admin import agents_command, service
 from app.admin.import_command import import_file
 from app.admin.schemas import AdminUserUpdate
 from app.auth.revocation import RevocationCache
@@ -186,6 +186,7 @@ def parser() -> argparse.ArgumentParser:
     importing.add_argument("--user", required=True, help="the username to import for")
     importing.add_argument("file", type=Path)
     importing.set_defaults(run=import_file)
+    agents_command.add_parsers(commands)
     return root
 
 

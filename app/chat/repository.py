@@ -341,3 +341,8 @@ async def insert_message_sources(
     """DuplicateKeyError (a BulkWriteError) when one of them is recorded already."""
     records = [{"session_id": session_id, "source_id": source_id} for source_id in source_ids]
     await db[MESSAGE_SOURCES].insert_many(records, ordered=True, session=session)
+
+
+async def set_message_fields(db: AsyncDatabase[Document], message_id: ObjectId, fields: Document) -> None:
+    """A server-written reply's progress (by `_id` alone: see the module's note)."""
+    await db[MESSAGES].update_one({"_id": message_id}, {"$set": fields})

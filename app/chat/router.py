@@ -2,19 +2,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from app.auth.dependencies import CurrentUser
 from app.chat import service, session_list
 from app.chat.dependencies import OwnedSession
+from app.chat.replies import replier
 from app.chat.schemas import (
     DEFAULT_PAGE_SIZE,
     PLATFORM_PATTERN,
     MessageBatch,
-    MessageCreate,
     MessageList,
     MessageOut,
+    MessagePost,
     MessagesPageSize,
+    MessageWithReply,
     Page,
     PageSize,
     SessionCreate,
@@ -91,12 +93,23 @@ async def clear_messages(session_id: str, user: CurrentUser, database: DatabaseD
 @router.post(
     "/{session_id}/messages",
     status_code=status.HTTP_201_CREATED,
-    response_model=MessageOut,
-    responses={**NOT_FOUND, **KEYED},
+    response_model=MessageOut | MessageWithReply,
+    responses={**NOT_FOUND, **KEYED, **error_responses(429)},
 )
 async def post_message(
-    session_id: str, body: MessageCreate, user: CurrentUser, database: DatabaseDep, idempotency: IdempotencyKey
+    session_id: str,
+    body: MessagePost,
+    request: Request,
+    user: CurrentUser,
+    database: DatabaseDep,
+    idempotency: IdempotencyKey,
 ) -> Response:
+    """Append a message. With `reply`: the server also stores an assistant message after it and
+    generates it (201 with `{message, reply}`; `Accept: text/event-stream` or `?stream=true`
+    streams it in the response; 503 when no model is configured)."""
+    target = body.reply_target
+    if target is not None:
+        return await replier(request).post_with_reply(request, user, session_id, body, target, idempotency)
     response = await service.append_messages(database, session_id, user.id, [body], idempotency, as_list=False)
     return response.to_response()
 

@@ -69,6 +69,8 @@ async def create_session(
     fields: Document = {"title": title, "platform": body.platform, "metadata": body.metadata}
     if body.name is not None:
         fields["name"] = body.name
+    if body.agent is not None:
+        fields["agent"] = body.agent
 
     async def get_or_create(session: AsyncClientSession | None) -> StoredResponse:
         if body.name is not None:
@@ -145,6 +147,11 @@ async def update_session(
                 removals.append("name")
             else:
                 changes["name"] = body.name
+        if "agent" in given:
+            if body.agent is None:
+                removals.append("agent")
+            else:
+                changes["agent"] = body.agent
         if "metadata" in given:
             base = {} if replace_metadata else current.get("metadata") or {}
             changes["metadata"] = _patched_metadata(base, body.metadata)

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
     import_max_conversations: int = Field(default=10_000, ge=1)
     import_max_messages_per_conversation: int = Field(default=10_000, ge=1)
+    model_base_url: str = Field(default="", max_length=2048)
+    model_api_key: SecretStr = SecretStr("")
+    model_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    model_context_chars: int = Field(default=48_000, ge=1000, le=10_000_000)
+    model_max_concurrent: int = Field(default=16, ge=1, le=10_000)
+    model_max_per_user: int = Field(default=2, ge=1, le=1000)
+    model_allow_any: bool = False
 
     @property
     def embedded(self) -> bool:

@@ -37,6 +37,8 @@ API_KEYS = "api_keys"
 THROTTLES = "throttles"
 IDEMPOTENCY_KEYS = "idempotency_keys"
 MIGRATIONS = "migrations"
+AGENTS = "agents"
+GENERATIONS = "generations"
 
 
 def _expires(field: str = "expires_at") -> IndexModel:
@@ -128,6 +130,15 @@ INDEXES: dict[str, list[IndexModel]] = {
         _expires(),
     ],
     MIGRATIONS: [IndexModel([("name", ASCENDING)], unique=True, name="name_unique")],
+    AGENTS: [IndexModel([("name", ASCENDING)], unique=True, name="name_unique")],
+    # Replies being generated (app.assistant): one per session and at most MODEL_MAX_PER_USER
+    # per user (numbered slots), both by unique index; leases found by expiry.
+    GENERATIONS: [
+        IndexModel([("session_id", ASCENDING)], unique=True, name="session_id_unique"),
+        IndexModel([("user_id", ASCENDING), ("slot", ASCENDING)], unique=True, name="user_slot_unique"),
+        IndexModel([("message_id", ASCENDING)], unique=True, name="message_id_unique"),
+        IndexModel([("lease_until", ASCENDING)], name="lease_until"),
+    ],
 }
 
 

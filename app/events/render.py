@@ -16,6 +16,7 @@ SESSION_CREATED = "session.created"
 SESSION_UPDATED = "session.updated"
 SESSION_DELETED = "session.deleted"
 MESSAGE_CREATED = "message.created"
+MESSAGE_UPDATED = "message.updated"  # a reply the server writes, as it grows and when it ends
 log = logging.getLogger(__name__)
 RESET = ServerSentEvent(event="reset", data={"detail": "Events were missed: reload over REST, then reconnect"})
 
@@ -33,6 +34,8 @@ def user_event(change: Change) -> ServerSentEvent | None:
 def _user_event(change: Change) -> ServerSentEvent | None:
     if change.collection == MESSAGES and change.operation == "insert":
         return ServerSentEvent(event=MESSAGE_CREATED, id=change.token, raw_data=_message_json(change))
+    if change.collection == MESSAGES:
+        return ServerSentEvent(event=MESSAGE_UPDATED, id=change.token, raw_data=_message_json(change))
     if change.collection == SESSIONS:
         session = SessionOut.model_validate(change.document).model_dump_json()
         return ServerSentEvent(event=_session_event_name(change), id=change.token, raw_data=session)
@@ -49,6 +52,24 @@ def session_message(change: Change, session_id: ObjectId) -> tuple[int, ServerSe
         log.warning("a changed document does not fit its response model", extra={"collection": change.collection})
         return None
     return message.seq, message_event(message)
+
+
+def session_message_update(change: Change, session_id: ObjectId) -> ServerSentEvent | None:
+    """For one session's stream: a message of that session rewritten (a reply growing). No id:
+    the stream's ids are the seqs of created messages, and a reconnect gets the reply's
+    current text anyway (see events.router)."""
+    if change.collection != MESSAGES or change.operation == "insert" or change.document.get("session_id") != session_id:
+        return None
+    try:
+        message = MessageOut.model_validate(change.document)
+    except ValidationError:
+        log.warning("a changed document does not fit its response model", extra={"collection": change.collection})
+        return None
+    return message_update_event(message)
+
+
+def message_update_event(message: MessageOut) -> ServerSentEvent:
+    return ServerSentEvent(event=MESSAGE_UPDATED, raw_data=message.model_dump_json())
 
 
 def message_event(message: MessageOut) -> ServerSentEvent:

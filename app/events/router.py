@@ -19,6 +19,7 @@ from bson import ObjectId
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from app.assistant.service import streaming_reply
 from app.auth.dependencies import CurrentUser, Revocations
 from app.auth.principal import AuthenticatedUser
 from app.auth.revocation import RevocationCache
@@ -119,7 +120,9 @@ async def session_events(
     subscription: Annotated[Subscription, Depends(_session_subscription)],
     sent: Annotated[int, Depends(_resume_after)],
 ) -> AsyncIterator[ServerSentEvent]:
-    """The session's new messages, `message.created` with id = seq. With `after_seq` (or
+    """The session's new messages, `message.created` with id = seq, and `message.updated` as
+    a reply the server writes grows (on connecting, a reply still being written comes first
+    as it is now). With `after_seq` (or
     `Last-Event-ID`), first every stored message after it, then live: no gap, no repeat.
     429 past EVENT_STREAMS_PER_USER open streams on this server. When the session's messages
     are cleared, the stream goes on with the new seqs from 1."""
@@ -132,6 +135,9 @@ async def session_events(
         for message in await chat.messages_between(database, session_id, sent, until):
             yield render.message_event(message)
         sent = until
+    for reply in await streaming_reply(database, session_id):
+        if reply.seq <= sent:  # replayed above otherwise
+            yield render.message_update_event(reply)
     async for item in _live(subscription, user, revocations):
         if isinstance(item, Reset):
             yield render.RESET
@@ -145,6 +151,9 @@ async def session_events(
         if numbered is not None and numbered[0] > sent:
             sent, event = numbered
             yield event
+        updated = render.session_message_update(item, session_id)
+        if updated is not None:
+            yield updated
 
 
 async def _live(

@@ -51,7 +51,7 @@ def _caller(ctx: ServerRequestContext[Any]) -> Caller:
     if not isinstance(request, Request) or not isinstance(request.scope.get(PRINCIPAL), AuthenticatedUser):
         raise RuntimeError("an MCP request reached a tool without its authenticated caller")
     state = request.app.state
-    return Caller(request.scope[PRINCIPAL], state.database, state.cursor_codec)
+    return Caller(request.scope[PRINCIPAL], state.database, state.cursor_codec, getattr(state, "assistant", None))
 
 
 def _tool(spec: ToolSpec) -> types.Tool:
@@ -67,7 +67,7 @@ def _tool(spec: ToolSpec) -> types.Tool:
 async def _list_tools(
     ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
 ) -> types.ListToolsResult:
-    return types.ListToolsResult(tools=[_tool(spec) for spec in visible_tools(_caller(ctx).user)])
+    return types.ListToolsResult(tools=[_tool(spec) for spec in visible_tools(_caller(ctx))])
 
 
 def _error(detail: Any, status: int) -> types.CallToolResult:

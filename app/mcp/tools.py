@@ -10,16 +10,23 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from app.assistant.service import Assistant
 from app.auth.principal import READ, WRITE, AuthenticatedUser
 from app.chat import search, service, session_list
 from app.chat.metadata import Metadata
+from app.chat.replies import RepliesUnavailable
 from app.chat.schemas import (
     DEFAULT_PAGE_SIZE,
     MAX_BATCH,
+    AgentName,
+    Content,
     MessageCreate,
+    MessageOut,
     MessagesPageSize,
+    ModelName,
     PageSize,
     Platform,
+    ReplyTarget,
     SessionCreate,
     SessionName,
     Title,
@@ -38,6 +45,7 @@ class Caller:
     user: AuthenticatedUser
     database: Database
     cursors: CursorCodec
+    assistant: Assistant | None = None  # when a model is configured
 
 
 class ListSessionsInput(RequestModel):
@@ -71,6 +79,13 @@ class SearchMessagesInput(RequestModel):
 class AppendMessagesInput(RequestModel):
     session_id: SessionId
     messages: list[MessageCreate] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class AskAgentInput(RequestModel):
+    session_id: SessionId
+    content: Content = Field(min_length=1, description="Your message; the reply comes after it")
+    agent: AgentName | None = Field(default=None, description="The agent that replies (default: the session's)")
+    model: ModelName | None = Field(default=None, description="A model by name, when the server allows any")
 
 
 async def _list_sessions(caller: Caller, given: BaseModel) -> str:
@@ -111,6 +126,19 @@ async def _append_messages(caller: Caller, given: BaseModel) -> str:
     return stored.body
 
 
+async def _ask_agent(caller: Caller, given: BaseModel) -> str:
+    assert isinstance(given, AskAgentInput)
+    if caller.assistant is None:
+        raise RepliesUnavailable()
+    target = ReplyTarget(agent=given.agent, model=given.model)
+    message = MessageCreate(content=given.content)
+    _, reply_id = await caller.assistant.ask(caller.user.id, given.session_id, message, target, None)
+    async for item in caller.assistant.follow(reply_id):
+        if isinstance(item, MessageOut):
+            return item.model_dump_json()
+    raise RepliesUnavailable("the reply was deleted before it ended")
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     name: str
@@ -118,6 +146,7 @@ class ToolSpec:
     inputs: type[BaseModel]
     scope: str  # READ or WRITE: a read-only API key sees and calls only READ tools
     run: Callable[[Caller, BaseModel], Awaitable[str]]
+    needs_model: bool = False  # offered only when a model is configured (MODEL_BASE_URL)
 
     def input_schema(self) -> dict[str, Any]:
         return self.inputs.model_json_schema()
@@ -170,9 +199,23 @@ TOOLS: tuple[ToolSpec, ...] = (
         WRITE,
         _append_messages,
     ),
+    ToolSpec(
+        "ask_agent",
+        "Store your message in a session and have the server's model reply (an agent, by default "
+        "the session's): waits for the reply and answers it, a message {role: assistant, content, "
+        "status: complete|failed|cancelled, metadata: {model, agent, usage, error?}}.",
+        AskAgentInput,
+        WRITE,
+        _ask_agent,
+        needs_model=True,
+    ),
 )
 TOOLS_BY_NAME = {tool.name: tool for tool in TOOLS}
 
 
-def visible_tools(user: AuthenticatedUser) -> list[ToolSpec]:
-    return [tool for tool in TOOLS if tool.scope in user.scopes]
+def visible_tools(caller: Caller) -> list[ToolSpec]:
+    return [
+        tool
+        for tool in TOOLS
+        if tool.scope in caller.user.scopes and (caller.assistant is not None or not tool.needs_model)
+    ]

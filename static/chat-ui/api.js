@@ -276,6 +276,15 @@ export const api = {
   search: (q, limit, cursor) => request("GET", "/chat/search", { query: { q, limit, cursor } }),
   postMessage: (id, content) =>
     request("POST", `/chat/sessions/${encodeURIComponent(id)}/messages`, { json: { content, role: "user" } }),
+  // Replies the server generates (503 when no model is configured).
+  repliesConfig: () => request("GET", "/replies/config"),
+  models: () => request("GET", "/models"),
+  /** {message, reply}: the message and the reply the server now writes (status "streaming"). */
+  postWithReply: (id, content, reply) =>
+    request("POST", `/chat/sessions/${encodeURIComponent(id)}/messages`, { json: { content, role: "user", reply } }),
+  askReply: (id, reply) => request("POST", `/chat/sessions/${encodeURIComponent(id)}/replies`, { json: reply }),
+  cancelReply: (id, messageId) =>
+    request("POST", `/chat/sessions/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/cancel`),
 };
 
 // ---- error text ---------------------------------------------------------------------------

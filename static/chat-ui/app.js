@@ -15,6 +15,7 @@ import {
 import { createConversation } from "./conversation.js";
 import { clearDrafts, saveDraft } from "./drafts.js";
 import { createLiveEvents } from "./live.js";
+import { createReplyPicker } from "./replies.js";
 import { createSearch } from "./search.js";
 import { createSidebar } from "./sidebar.js";
 
@@ -34,8 +35,10 @@ createSearch({
     $("session-scroller").hidden = searching;
   },
 });
+const replyPicker = createReplyPicker({ getUserId: () => state.user && state.user._id });
 const conversation = createConversation({
   getUserId: () => state.user && state.user._id,
+  getReplyTarget: () => replyPicker.target(),
   onSent: (session) => {
     sidebar.upsert(session, { toTop: true });
     conversation.update(session);
@@ -51,6 +54,8 @@ function editingTitle() {
 function applyEvent(name, data) {
   if (name === "message.created") {
     conversation.receive(data);
+  } else if (name === "message.updated") {
+    conversation.receiveUpdate(data);
   } else if (name === "session.created" || name === "session.updated") {
     sidebar.upsert(data, { toTop: true });
     conversation.update(data);
@@ -257,7 +262,7 @@ async function enterApp() {
   hideNotice();
   showView("app");
   live.start();
-  await Promise.all([sidebar.reset().catch(() => {}), showRoute()]);
+  await Promise.all([sidebar.reset().catch(() => {}), replyPicker.load().catch(() => {}), showRoute()]);
 }
 
 // ---- routing: #/s/<id> is the open chat ---------------------------------------------------
@@ -275,6 +280,7 @@ function routeSeq() {
 
 function showWelcome(title, text) {
   conversation.close();
+  replyPicker.close();
   $("chat-title").textContent = "";
   $("rename-button").hidden = true;
   $("delete-button").hidden = true;
@@ -324,6 +330,7 @@ async function showRoute({ focus = false } = {}) {
   }
   $("welcome").hidden = true;
   showTitle(session);
+  replyPicker.open(session._id);
   await conversation.open(session, { focus: focus && !MOBILE.matches, seq: routeSeq() }).catch((error) => {
     if (error instanceof ApiError && error.status === 404) {
       showWelcome("Chat not found", "This chat doesn't exist or was deleted.");

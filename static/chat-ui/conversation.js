@@ -4,6 +4,7 @@
 import { ApiError, api } from "./api.js";
 import { loadDraft, saveDraft } from "./drafts.js";
 import { renderMarkdown } from "./markdown.js";
+import { targetOfReply } from "./replies.js";
 import { el, linkify, timeElement } from "./text.js";
 
 const PAGE_SIZE = 40;
@@ -38,7 +39,32 @@ function metadataDetails(metadata) {
   );
 }
 
-export function createConversation({ getUserId, onSent }) {
+/** A reply the server writes: "Writing…" with Stop, a failure's reason with Retry, "Stopped". */
+function replyStatusLine(message, metadata) {
+  if (message.status === "streaming") {
+    return el(
+      "p",
+      { className: "reply-status", role: "status" },
+      el("span", { className: "reply-writing", text: "Writing…" }),
+      el("button", { type: "button", className: "button button-quiet", dataset: { action: "stop" }, text: "Stop" }),
+    );
+  }
+  if (message.status === "failed") {
+    const error = metadata.error && typeof metadata.error === "object" ? metadata.error : {};
+    const reason = typeof error.message === "string" ? error.message : String(error.reason || "unknown error");
+    const status = typeof error.status === "number" ? ` (${error.status})` : "";
+    return el(
+      "p",
+      { className: "reply-status reply-failed" },
+      el("span", { text: `The reply failed: ${reason}${status}` }),
+      el("button", { type: "button", className: "button button-quiet", dataset: { action: "retry" }, text: "Retry" }),
+    );
+  }
+  if (message.status === "cancelled") return el("p", { className: "reply-status", text: "Stopped" });
+  return null;
+}
+
+export function createConversation({ getUserId, onSent, getReplyTarget }) {
   const section = document.getElementById("conversation");
   const scroller = document.getElementById("message-scroller");
   const list = document.getElementById("message-list");
@@ -63,11 +89,13 @@ export function createConversation({ getUserId, onSent }) {
   let generation = 0;
   let sentHere = [];
   let shown = new Set();
+  const replies = new Map(); // the latest state of the replies shown, by id
 
   /** Append a message once: the UI's own posts also come back on the live stream. */
   function appendMessage(message) {
     if (shown.has(message._id)) return false;
     shown.add(message._id);
+    if (message.status) replies.set(message._id, message);
     list.append(messageItem(message));
     return true;
   }
@@ -79,7 +107,8 @@ export function createConversation({ getUserId, onSent }) {
     // Only assistant text is Markdown (sanitized); what people, tools and systems wrote stays text.
     text.append(role === "assistant" ? renderMarkdown(message.content) : linkify(message.content));
     const calls = toolCallsLine(metadata);
-    const parts = [text.childNodes.length || !calls ? text : null, calls, metadataDetails(metadata)];
+    const status = role === "assistant" ? replyStatusLine(message, metadata) : null;
+    const parts = [text.childNodes.length || !calls ? text : null, calls, status, metadataDetails(metadata)];
     let body;
     if (role === "tool" || role === "system") {
       body = el(
@@ -98,7 +127,10 @@ export function createConversation({ getUserId, onSent }) {
     }
     return el(
       "li",
-      { className: `message message-${role}`, dataset: { id: message._id, seq: message.seq } },
+      {
+        className: `message message-${role}${message.status === "streaming" ? " is-streaming" : ""}`,
+        dataset: { id: message._id, seq: message.seq, status: message.status || "" },
+      },
       body,
       el("p", { className: "message-meta" }, timeElement(message.created_at)),
     );
@@ -185,21 +217,25 @@ export function createConversation({ getUserId, onSent }) {
     input.readOnly = true;
     updateSendState();
     try {
-      const message = await api.postMessage(target._id, content);
+      const replyTarget = getReplyTarget();
+      const answer = replyTarget ? await api.postWithReply(target._id, content, replyTarget) : null;
+      const message = answer ? answer.message : await api.postMessage(target._id, content);
       saveDraft(getUserId(), target._id, "");
       if (session && session._id === target._id && newerAfter !== null) {
         input.value = "";
         window.location.hash = `#/s/${target._id}`; // reopen at the newest, which now ends with it
       } else if (session && session._id === target._id) {
         input.value = "";
-        sentHere.push(message);
-        appendMessage(message);
+        for (const stored of answer ? [answer.message, answer.reply] : [message]) {
+          sentHere.push(stored);
+          appendMessage(stored);
+        }
         updateEmpty();
         scrollToBottom();
       }
       onSent({
         ...target,
-        message_count: target.message_count + 1,
+        message_count: target.message_count + (answer ? 2 : 1),
         last_message_at: message.created_at,
         updated_at: message.created_at,
       });
@@ -234,6 +270,41 @@ export function createConversation({ getUserId, onSent }) {
     sendError.hidden = true;
     send();
   });
+  list.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-action]");
+    const item = button && button.closest("li.message");
+    if (!button || !item || !session) return;
+    const id = session._id;
+    button.disabled = true;
+    try {
+      if (button.dataset.action === "stop") {
+        replaceMessage(await api.cancelReply(id, item.dataset.id));
+      } else if (button.dataset.action === "retry") {
+        const failed = replies.get(item.dataset.id);
+        const reply = await api.askReply(id, targetOfReply((failed && failed.metadata) || {}));
+        if (session && session._id === id && appendMessage(reply)) scrollToBottom();
+      }
+    } catch (error) {
+      button.disabled = false;
+      if (!(error instanceof ApiError)) throw error;
+      sendErrorText.textContent = error.message;
+      sendError.hidden = false;
+    }
+  });
+
+  /** Redraw a message shown already (a reply growing): one synchronous swap, no flicker. */
+  function replaceMessage(message) {
+    const current = list.querySelector(`li[data-id="${message._id}"]`);
+    if (!current) return false;
+    const previous = replies.get(message._id);
+    if (previous && previous.status !== "streaming" && message.status === "streaming") return true; // stale
+    replies.set(message._id, message);
+    const follow = atBottom();
+    current.replaceWith(messageItem(message));
+    if (follow) scrollToBottom();
+    return true;
+  }
+
   scroller.addEventListener("scroll", () => {
     if (scroller.scrollTop < LOAD_MARGIN_PX) loadOlder().catch(() => {});
     if (scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < LOAD_MARGIN_PX) loadNewer().catch(() => {});
@@ -323,6 +394,11 @@ export function createConversation({ getUserId, onSent }) {
         updateEmpty();
         if (follow) scrollToBottom();
       }
+    },
+    /** A message rewritten (a reply the server writes): redrawn when shown. */
+    receiveUpdate(message) {
+      if (!session || session._id !== message.session_id) return;
+      if (!replaceMessage(message)) this.receive(message);
     },
     openId: () => (session ? session._id : null),
     close() {

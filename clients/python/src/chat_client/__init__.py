@@ -29,12 +29,13 @@ from chat_client._exceptions import (
     Unavailable,
     UnprocessableEntity,
 )
-from chat_client._models import ImportReport, Message, MessageIn, Page, Role, Session, User
+from chat_client._models import Agent, ImportReport, Message, MessageIn, Page, Role, Session, User
 
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "Agent",
     "AsyncClient",
     "AuthenticationFailed",
     "BadRequest",

@@ -21,7 +21,8 @@ from chat_client._exceptions import (
     NotFound,
     from_response,
 )
-from chat_client._models import ImportReport, Message, MessageIn, Page, Session, User
+from chat_client._models import Agent, ImportReport, Message, MessageIn, Page, Session, User
+from chat_client._replies import ReplyReader, ask_call, cancel_call
 from chat_client._stream import FollowState
 
 
@@ -199,6 +200,86 @@ class AsyncClient:
                 await asyncio.sleep(state.failed(exc))
                 continue
             await asyncio.sleep(state.ended())
+
+    # Replies the server generates
+
+    async def ask(
+        self,
+        session: str | Session,
+        text: str,
+        *,
+        agent: str | None = None,
+        model: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Message:
+        """Store `text` and have the server reply (the session's agent, or `agent` / `model`):
+        the final reply message (its `status` says whether it completed)."""
+        reader = ReplyReader()
+        async for _ in self._reply_deltas(session, text, agent, model, metadata, idempotency_key, reader, None):
+            pass
+        assert reader.final is not None
+        return reader.final
+
+    async def stream_reply(
+        self,
+        session: str | Session,
+        text: str,
+        *,
+        agent: str | None = None,
+        model: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        on_created: Callable[[Message, Message], None] | None = None,
+    ) -> AsyncIterator[str]:
+        """Like `ask`, yielding the reply's text as it is written. `on_created(message, reply)`
+        is called once both are stored (the reply's id is what `cancel_reply` takes)."""
+        reader = ReplyReader()
+        async for delta in self._reply_deltas(
+            session, text, agent, model, metadata, idempotency_key, reader, on_created
+        ):
+            yield delta
+
+    async def cancel_reply(self, session: str | Session, message_id: str) -> Message:
+        """Stop a reply being generated; the reply as it stopped."""
+        call = cancel_call(_core.session_id_of(session), message_id)
+        return Message.model_validate_json((await self._send(call)).content)
+
+    async def agents(self) -> list[Agent]:
+        """The agents you may ask for a reply."""
+        return Page[Agent].model_validate_json((await self._send(Call("GET", "/agents"))).content).items
+
+    async def _reply_deltas(
+        self,
+        session: str | Session,
+        text: str,
+        agent: str | None,
+        model: str | None,
+        metadata: dict[str, Any] | None,
+        key: str | None,
+        reader: ReplyReader,
+        on_created: Callable[[Message, Message], None] | None,
+    ) -> AsyncIterator[str]:
+        call = ask_call(_core.session_id_of(session), _core.as_message(text, "user", metadata), agent, model, key)
+        for attempt in range(self.max_retries + 1):
+            try:
+                async with self._stream(call) as response:
+                    reader.connected()
+                    async for event in EventSource(response).aiter_sse():
+                        had_reply = reader.reply is not None
+                        delta = reader.accept(event)
+                        if not had_reply and reader.reply is not None and on_created is not None:
+                            assert reader.question is not None
+                            on_created(reader.question, reader.reply)
+                        if delta:
+                            yield delta
+                        if reader.final is not None:
+                            return
+            except (APIConnectionError, httpx.TransportError):
+                if attempt == self.max_retries:
+                    raise
+            await asyncio.sleep(_core.INITIAL_RETRY_DELAY * 2**attempt)
+        raise APIConnectionError("the reply stream kept dropping")
 
     # Export and account
 

@@ -31,6 +31,7 @@ class Session(_Model):
     name: str | None = None
     platform: str = "api"
     metadata: dict[str, Any] = Field(default_factory=dict)
+    agent: str | None = None
     message_count: int
     last_message_at: Timestamp | None = None
     created_at: Timestamp
@@ -44,6 +45,7 @@ class Message(_Model):
     role: Role
     content: str
     metadata: dict[str, Any] = Field(default_factory=dict)
+    status: str | None = None  # a reply the server generates: streaming, complete, failed, cancelled
     seq: int
     created_at: Timestamp
 
@@ -85,3 +87,15 @@ class ImportReport(_Model):
 class User(_Model):
     id: str = Field(alias="_id")
     username: str
+
+
+class Agent(_Model):
+    """A preset an admin set up (model, instructions) that replies in sessions."""
+
+    id: str = Field(alias="_id")
+    name: str
+    model: str
+    instructions: str = ""
+    temperature: float | None = None
+    max_output_tokens: int | None = None
+    description: str = ""

@@ -28,7 +28,7 @@ from chat_client._exceptions import (
     describe,
 )
 from chat_client._models import Session
-from chat_client.cli import render
+from chat_client.cli import ask, render
 from chat_client.cli.export import export
 from chat_client.cli.import_file import import_file, summary
 
@@ -81,6 +81,7 @@ def parser() -> argparse.ArgumentParser:
         "import", help="import a `chat export` file or a ChatGPT export (conversations.json or its zip)"
     )
     importing.add_argument("file", metavar="FILE", type=Path)
+    ask.add_parsers(commands)
     return top
 
 
@@ -143,6 +144,8 @@ def run(args: argparse.Namespace, chat: Client) -> None:
                 out.flush()
     elif args.command == "export":
         export(chat, out.buffer, sys.stderr)
+    elif args.command in ask.COMMANDS:
+        ask.run(args, chat, out, sys.stdin.read() if getattr(args, "text", None) == "-" else getattr(args, "text", ""))
     elif args.command == "import":
         report = import_file(chat, args.file, sys.stderr)
         out.write((report.model_dump_json() if args.json else summary(report)) + "\n")

@@ -1,0 +1,92 @@
+"""What is sent upstream: the agent's instructions, then the conversation newest-last within
+MODEL_CONTEXT_CHARS.
+
+The oldest messages are dropped first; a tool result is never sent without the assistant
+message that called it; replies that failed, were cancelled or are still being written are
+left out; metadata's OpenAI-style `tool_calls` / `tool_call_id` are sent as such.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+
+from app.chat import service as chat
+from app.chat.schemas import MessageOut
+from app.core.db import Database
+
+PAGE = 200
+# However short the messages, at most this many are read and sent: the time to build a history
+# stays bounded in a long session of tiny messages.
+MAX_MESSAGES = 2000
+Message = dict[str, Any]
+
+
+async def conversation(
+    database: Database, session_id: ObjectId, until_seq: int, instructions: str, budget: int
+) -> list[Message]:
+    """The messages up to `until_seq` (exclusive: the reply being written) to send."""
+    remaining = budget - len(instructions)
+    picked: list[Message] = []
+    newest = until_seq - 1
+    while newest >= 1 and remaining > 0 and until_seq - newest <= MAX_MESSAGES:
+        oldest = max(1, newest - PAGE + 1)
+        page = await chat.messages_between(database, session_id, oldest - 1, newest)
+        for message in reversed(page):
+            converted = _upstream_message(message)
+            if converted is None:
+                continue
+            size = _size(converted)
+            if size > remaining:
+                if not picked:  # the newest message alone is too long: its end is what matters
+                    converted["content"] = str(converted.get("content") or "")[-remaining:]
+                    picked.append(converted)
+                remaining = 0
+                break
+            picked.append(converted)
+            remaining -= size
+        newest = oldest - 1
+    picked.reverse()
+    history = _without_orphan_tool_results(picked)
+    return ([{"role": "system", "content": instructions}] if instructions else []) + history
+
+
+def _upstream_message(message: MessageOut) -> Message | None:
+    if message.status is not None and message.status != "complete":
+        return None
+    converted: Message = {"role": message.role, "content": message.content}
+    if message.role == "assistant":
+        tool_calls = message.metadata.get("tool_calls")
+        if isinstance(tool_calls, list) and tool_calls:
+            converted["tool_calls"] = tool_calls
+            converted["content"] = message.content or None
+    elif message.role == "tool":
+        tool_call_id = message.metadata.get("tool_call_id")
+        if not isinstance(tool_call_id, str):
+            return None  # the upstream refuses a tool result that names no call
+        converted["tool_call_id"] = tool_call_id
+    return converted
+
+
+def _size(message: Message) -> int:
+    size = len(str(message.get("content") or ""))
+    if "tool_calls" in message:
+        size += len(str(message["tool_calls"]))
+    return size
+
+
+def _without_orphan_tool_results(messages: list[Message]) -> list[Message]:
+    """Oldest first: drop tool results whose calling assistant message is not sent."""
+    called: set[str] = set()
+    kept: list[Message] = []
+    for message in messages:
+        if message["role"] == "assistant":
+            called = {str(call.get("id")) for call in message.get("tool_calls", []) if isinstance(call, dict)}
+        elif message["role"] == "tool":
+            if message["tool_call_id"] not in called:
+                continue
+        else:
+            called = set()
+        kept.append(message)
+    return kept

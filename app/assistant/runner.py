@@ -1,0 +1,280 @@
+"""The generation runner: background tasks that outlive the request that asked for a reply.
+
+Each generation streams from the upstream into memory, and a watcher beside it
+- writes the text so far into the stored message at most every FLUSH_SECONDS (and the runner
+  writes it once more at the end, with the final status),
+- renews the generation's lease every RENEW_SECONDS, so that a process that dies leaves a
+  lease that runs out: any instance's sweeper then marks the reply failed (`interrupted`),
+- reads the cancel flag every CANCEL_CHECK_SECONDS: a cancel asked on any instance stops the
+  generation within about that long (one asked on this instance stops it at once).
+The watcher is stopped between its writes, never cancelled in one, so that no progress write
+can land after the final one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo.errors import PyMongoError
+
+from app.assistant import generations_repository as generations
+from app.assistant import history
+from app.assistant.upstream import Request, Upstream, UpstreamFailure
+from app.chat import replies as chat_replies
+from app.chat.schemas import MessageOut, ReplyStatus
+from app.core.config import Settings
+from app.core.db import Database, Document
+from app.core.types import utc_now
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.25
+CANCEL_CHECK_SECONDS = 0.5
+RENEW_SECONDS = 3.0
+LEASE = timedelta(seconds=12)
+SWEEP_SECONDS = 3.0
+CLOSE_TIMEOUT_SECONDS = 5.0
+INTERRUPTED = {"reason": "interrupted", "message": "the server generating this reply stopped"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A reply to generate: the stored assistant message and how to write it."""
+
+    record_id: ObjectId  # its generations record
+    message_id: ObjectId
+    session_id: ObjectId
+    user_id: ObjectId
+    seq: int
+    model: str
+    instructions: str = ""
+    temperature: float | None = None
+    max_output_tokens: int | None = None
+
+
+@dataclass(eq=False)
+class Generation:
+    plan: Plan
+    text: str = ""
+    final: MessageOut | None = None
+    cancel_requested: bool = False
+    ending: bool = False  # writing its end: a cancel now would interrupt that write
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, text: str) -> None:
+        self.text += text
+        self._changed.set()
+
+    def finish(self, final: MessageOut | None) -> None:
+        self.final = final
+        self._changed.set()
+
+    async def deltas(self) -> AsyncIterator[str]:
+        """The text as it grows (what was added since the last delta), until it is done."""
+        sent = 0
+        while True:
+            self._changed.clear()
+            if len(self.text) > sent:
+                delta, sent = self.text[sent:], len(self.text)
+                yield delta
+            if self.final is not None and sent >= len(self.text):
+                return
+            await self._changed.wait()
+
+
+class Runner:
+    def __init__(self, database: Database, upstream: Upstream, settings: Settings) -> None:
+        self.database = database
+        self.upstream = upstream
+        self.context_chars = settings.model_context_chars
+        self._slots = asyncio.Semaphore(settings.model_max_concurrent)
+        self._running: dict[ObjectId, tuple[Generation, asyncio.Task[None]]] = {}
+
+    def start(self, plan: Plan) -> Generation:
+        generation = Generation(plan)
+        task = asyncio.create_task(self._run(generation), name=f"reply-{plan.message_id}")
+        self._running[plan.message_id] = (generation, task)
+        task.add_done_callback(lambda _: self._running.pop(plan.message_id, None))
+        return generation
+
+    def local(self, message_id: ObjectId) -> Generation | None:
+        running = self._running.get(message_id)
+        return None if running is None else running[0]
+
+    def cancel_local(self, message_id: ObjectId) -> bool:
+        running = self._running.get(message_id)
+        if running is None:
+            return False
+        generation, task = running
+        if not generation.ending:
+            generation.cancel_requested = True
+            task.cancel()
+        return True
+
+    async def _run(self, generation: Generation) -> None:
+        plan = generation.plan
+        stop = asyncio.Event()
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.create_task(self._watch(generation, task, stop), name=f"reply-watch-{plan.message_id}")
+        started = time.monotonic()
+        status: ReplyStatus = "failed"
+        metadata: Document = {}
+        try:
+            async with self._slots:
+                metadata = await self._generate(generation, started)
+            status = "complete"
+        except UpstreamFailure as failure:
+            metadata = {"error": failure.as_metadata()}
+        except asyncio.CancelledError:
+            if not generation.cancel_requested:  # the server is shutting down
+                await self._end(generation, watcher, stop, "failed", {"error": INTERRUPTED})
+                raise
+            task.uncancel()
+            status = "cancelled"
+        except Exception:
+            log.exception("a reply failed", extra={"message_id": str(plan.message_id)})
+            metadata = {"error": {"reason": "internal", "message": "the server failed to generate this reply"}}
+        metadata["duration_ms"] = round((time.monotonic() - started) * 1000)
+        await self._end(generation, watcher, stop, status, metadata)
+
+    async def _generate(self, generation: Generation, started: float) -> Document:
+        plan = generation.plan
+        messages = await history.conversation(
+            self.database, plan.session_id, plan.seq, plan.instructions, self.context_chars
+        )
+        request = Request(plan.model, messages, plan.temperature, plan.max_output_tokens)
+        first_token_ms: int | None = None
+        finish_reason: str | None = None
+        usage: dict[str, int] | None = None
+        refusal = ""
+        async for piece in self.upstream.stream(request):
+            if piece.text:
+                if first_token_ms is None:
+                    first_token_ms = round((time.monotonic() - started) * 1000)
+                generation.add(piece.text)
+            refusal += piece.refusal
+            finish_reason = piece.finish_reason or finish_reason
+            usage = piece.usage or usage
+        if refusal and not generation.text:
+            raise UpstreamFailure("refusal", refusal[:200])
+        if finish_reason is None:
+            raise UpstreamFailure("connection", "the model's stream ended before the reply did")
+        if finish_reason == "content_filter":
+            raise UpstreamFailure("refusal", "the model's content filter stopped the reply")
+        result: Document = {"finish_reason": finish_reason, "first_token_ms": first_token_ms}
+        if usage is not None:
+            result["usage"] = usage
+        return result
+
+    async def _end(
+        self,
+        generation: Generation,
+        watcher: asyncio.Task[None],
+        stop: asyncio.Event,
+        status: ReplyStatus,
+        metadata: Document,
+    ) -> None:
+        """Stop the watcher, write the final text and status, drop the lease record."""
+        generation.ending = True
+        stop.set()
+        with contextlib.suppress(Exception):
+            await watcher
+        plan = generation.plan
+        final: MessageOut | None = None
+        try:
+            await chat_replies.write_reply(self.database, plan.message_id, generation.text, status, metadata)
+            await generations.delete(self.database.db, plan.record_id)
+            final = await chat_replies.find_message(self.database, plan.message_id)
+        except PyMongoError:
+            log.warning("a reply's end could not be stored; its lease will run out", extra={"status": status})
+        generation.finish(final)
+        log.info("reply ended", extra={"message_id": str(plan.message_id), "status": status})
+
+    async def _watch(self, generation: Generation, task: asyncio.Task[None], stop: asyncio.Event) -> None:
+        plan = generation.plan
+        written = 0
+        last_check = last_renew = time.monotonic()
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), FLUSH_SECONDS)
+            if stop.is_set():
+                return
+            try:
+                if len(generation.text) != written:
+                    written = len(generation.text)
+                    await chat_replies.write_reply(self.database, plan.message_id, generation.text, "streaming")
+                now = time.monotonic()
+                record: Document | None = None
+                if now - last_renew >= RENEW_SECONDS:
+                    last_renew = last_check = now
+                    record = await generations.renew(self.database.db, plan.record_id, utc_now() + LEASE)
+                elif now - last_check >= CANCEL_CHECK_SECONDS:
+                    last_check = now
+                    record = await generations.find(self.database.db, plan.record_id)
+                else:
+                    continue
+                if (record is None or record.get("cancel")) and not stop.is_set():
+                    generation.cancel_requested = True
+                    task.cancel()
+                    return
+            except PyMongoError as exc:
+                log.warning("a reply's progress could not be stored", extra={"error": type(exc).__name__})
+
+    async def close(self) -> None:
+        """Shutting down: every reply still running here ends `failed` (interrupted) now,
+        rather than when its lease runs out."""
+        tasks = [task for _, task in self._running.values()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_SECONDS)
+
+
+async def sweep_expired(database: Database) -> int:
+    """Turn the replies whose lease ran out (their process died) into `failed`, reason
+    `interrupted`, keeping their partial text; returns how many."""
+    swept = 0
+    for record in await generations.expired(database.db, utc_now()):
+        message = await chat_replies.find_message(database, record["message_id"])
+        if message is not None and message.status == "streaming":
+            await chat_replies.write_reply(database, message.id, message.content, "failed", {"error": INTERRUPTED})
+            swept += 1
+        await generations.delete(database.db, record["_id"])
+    return swept
+
+
+@contextlib.asynccontextmanager
+async def sweeping(database: Database) -> AsyncIterator[None]:
+    """Sweep every SWEEP_SECONDS for the lifetime of the block."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                if await sweep_expired(database):
+                    log.info("replies interrupted by a stopped server were marked failed")
+            except PyMongoError as exc:
+                log.warning("the reply sweep failed", extra={"error": type(exc).__name__})
+            await asyncio.sleep(SWEEP_SECONDS)
+
+    task = asyncio.create_task(loop(), name="reply-sweeper")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def record(plan_fields: dict[str, Any]) -> Document:
+    """A new generations record (lease from now)."""
+    now = utc_now()
+    return {**plan_fields, "cancel": False, "lease_until": now + LEASE, "created_at": now}

@@ -1,0 +1,123 @@
+"""Replies the server writes into a session (app.assistant generates them): the chat side.
+
+Chat knows a reply as an assistant message with a `status`, stored from its first token and
+rewritten as it grows. Who generates it is not chat's business: the `PendingReply` given to
+`append_with_reply` decides the reply's metadata and records its generation in the same
+transaction, and a `Replier` (set on app.state by the app) answers posts that ask for one.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bson import ObjectId
+from fastapi import Request, Response
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from app.auth.principal import AuthenticatedUser
+from app.chat import repository
+from app.chat.schemas import MessageCreate, MessageOut, MessageWithReply, ReplyStatus, ReplyTarget
+from app.chat.service import SESSION_NOT_FOUND, _announce_messages, _owned_or_404, _session_id, message_document
+from app.chat.terms import text_terms
+from app.core.db import MESSAGES, Database, Document
+from app.core.errors import AppError, NotFound
+from app.core.idempotency import IdempotentRequest, StoredResponse, run_once
+from app.core.types import utc_now
+
+STREAMING: ReplyStatus = "streaming"
+
+
+class PendingReply(Protocol):
+    async def prepare(self, session_document: Document, transaction: AsyncClientSession | None) -> Document:
+        """The new reply's metadata; may refuse (an AppError), which rolls everything back."""
+
+    async def claim(self, reply: MessageOut, transaction: AsyncClientSession | None) -> None:
+        """Record the reply's generation in the same transaction."""
+
+
+class Replier(Protocol):
+    async def post_with_reply(
+        self,
+        request: Request,
+        user: AuthenticatedUser,
+        raw_session_id: str,
+        message: MessageCreate,
+        target: ReplyTarget,
+        idempotency: IdempotentRequest | None,
+    ) -> Response: ...
+
+
+class RepliesUnavailable(AppError):
+    status_code = 503
+    detail = "no model is configured: set MODEL_BASE_URL"
+
+
+def replier(request: Request) -> Replier:
+    found: Replier | None = getattr(request.app.state, "replier", None)
+    if found is None:
+        raise RepliesUnavailable()
+    return found
+
+
+async def append_with_reply(
+    database: Database,
+    raw_session_id: str,
+    user_id: ObjectId,
+    message: MessageCreate | None,
+    pending: PendingReply,
+    idempotency: IdempotentRequest | None,
+) -> StoredResponse:
+    """In one transaction (with the Idempotency-Key's record): the message, when given, and an
+    empty assistant message with status `streaming` after it. 201 with `{message, reply}`, or
+    without a message 202 with the reply alone."""
+    session_id = _session_id(raw_session_id)
+    messages = [message] if message is not None else []
+
+    async def insert(session: AsyncClientSession | None) -> StoredResponse:
+        session_document = await _owned_or_404(database, session_id, user_id, session)
+        metadata = await pending.prepare(session_document, session)
+        now = utc_now()
+        first = await repository.claim_seqs(database.db, session_id, user_id, len(messages) + 1, now, session)
+        if first is None:
+            raise NotFound(SESSION_NOT_FOUND)
+        documents = [message_document(session_id, user_id, m, first + i, now) for i, m in enumerate(messages)]
+        reply = MessageCreate(role="assistant", content="", metadata=metadata)
+        documents.append(
+            {**message_document(session_id, user_id, reply, first + len(messages), now), "status": STREAMING}
+        )
+        await repository.insert_messages(database.db, documents, session)
+        last = first + len(messages)
+        stored = [
+            MessageOut.model_validate(d)
+            for d in await repository.messages_in_seq_range(database.db, session_id, first, last, session)
+        ]
+        await pending.claim(stored[-1], session)
+        if database.publish_local is not None:
+            await _announce_messages(database, session_id, user_id, stored)
+        if message is None:
+            return StoredResponse(202, stored[-1].model_dump_json())
+        return StoredResponse(201, MessageWithReply(message=stored[0], reply=stored[-1]).model_dump_json())
+
+    return await run_once(database, user_id, idempotency, insert, (user_id, session_id))
+
+
+async def find_message(database: Database, message_id: ObjectId) -> MessageOut | None:
+    document = await repository.find_message(database.db, message_id)
+    return None if document is None else MessageOut.model_validate(document)
+
+
+async def write_reply(
+    database: Database, message_id: ObjectId, content: str, status: ReplyStatus, metadata: Document | None = None
+) -> None:
+    """Store the reply's text so far (and its status; `metadata`'s keys are set inside the
+    reply's metadata, which the server wrote): one update by `_id`."""
+    fields: Document = {"content": content, "status": status}
+    if status != STREAMING:  # searchable once final (a partial text's terms would churn its index)
+        fields["terms"] = text_terms(content)
+    for key, value in (metadata or {}).items():
+        fields[f"metadata.{key}"] = value
+    await repository.set_message_fields(database.db, message_id, fields)
+    if database.publish_local is not None:
+        document = await repository.find_message(database.db, message_id)
+        if document is not None:
+            database.announce(MESSAGES, "update", [document], document["user_id"])

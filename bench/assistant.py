@@ -1,0 +1,214 @@
+"""Model replies (app.assistant) against a fake OpenAI-compatible upstream on loopback:
+
+- time to first token through the server (a streamed `POST .../messages?stream=true`) minus
+  the same upstream called directly with the openai SDK (goal: p50 <= 15 ms);
+- database writes per reply, counted on a change stream (goal: <= 5 per second of generation
+  plus the fixed ones);
+- N concurrent generations for N users: tokens per second delivered, the server's RSS.
+
+`python -m bench.assistant` runs this part alone and merges it into bench/results.json under
+"assistant"; BENCH_QUICK=1 (or `--small`) uses small sizes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from openai import AsyncOpenAI
+from pymongo import MongoClient
+
+from app.core.db import GENERATIONS, MESSAGES
+from bench import report
+from bench.live import rss_kib
+from tests.assistant.fake_upstream import FakeUpstream, Script
+from tests.server_process import ServerProcess
+
+PASSWORD = "bench-password-123"
+SMALL = os.environ.get("BENCH_QUICK") == "1" or "--small" in sys.argv
+TTFT_SAMPLES = 10 if SMALL else 50
+CONCURRENT = 10 if SMALL else 50
+WORDS = 50 if SMALL else 200
+WRITES_PIECES, WRITES_DELAY = 40, 0.05  # a 2 s generation
+
+
+async def _user(http: httpx.AsyncClient, name: str) -> dict[str, str]:
+    await http.post("/auths/register", json={"username": name, "password": PASSWORD})
+    token = (await http.post("/auths/login", data={"username": name, "password": PASSWORD})).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _session(http: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    session_id: str = (await http.post("/chat/sessions", json={"title": "bench"}, headers=headers)).json()["_id"]
+    return session_id
+
+
+async def _ask_streamed(http: httpx.AsyncClient, headers: dict[str, str], session_id: str, text: str) -> dict[str, Any]:
+    """Stream one reply: seconds to the first delta, the final message."""
+    started = time.perf_counter()
+    first: float | None = None
+    body = {"content": text, "reply": {"model": "fake-small"}}
+    path = f"/chat/sessions/{session_id}/messages"
+    async with http.stream("POST", path, params={"stream": "true"}, json=body, headers=headers) as response:
+        event = None
+        async for line in response.aiter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "reply.delta" and first is None:
+                first = time.perf_counter() - started
+            elif line.startswith("data: ") and event == "reply.done":
+                return {"first": first, "final": json.loads(line[6:]), "seconds": time.perf_counter() - started}
+    raise RuntimeError("the reply stream ended without reply.done")
+
+
+async def _direct_first_token(upstream: FakeUpstream) -> float:
+    async with AsyncOpenAI(base_url=upstream.base_url, api_key="none", max_retries=0) as client:
+        started = time.perf_counter()
+        stream = await client.chat.completions.create(
+            model="fake-small",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        async with stream:
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    return time.perf_counter() - started
+    raise RuntimeError("no token")
+
+
+def _ms(values: list[float], quantile: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(quantile * len(ordered)))] * 1000, 2)
+
+
+async def _ttft(http: httpx.AsyncClient, upstream: FakeUpstream) -> dict[str, Any]:
+    upstream.default = Script(pieces=["a", "b"])
+    headers = await _user(http, f"ttft_{secrets.token_hex(3)}")
+    session_id = await _session(http, headers)
+    through, direct = [], []
+    for _ in range(TTFT_SAMPLES):
+        direct.append(await _direct_first_token(upstream))
+        result = await _ask_streamed(http, headers, session_id, "hi")
+        through.append(result["first"])
+    return {
+        "samples": TTFT_SAMPLES,
+        "through_p50_ms": _ms(through, 0.5),
+        "direct_p50_ms": _ms(direct, 0.5),
+        "added_p50_ms": round(_ms(through, 0.5) - _ms(direct, 0.5), 2),
+        "goal_added_p50_ms": 15,
+    }
+
+
+async def _writes(http: httpx.AsyncClient, upstream: FakeUpstream, uri: str, db_name: str) -> dict[str, Any]:
+    upstream.default = Script(pieces=["w "] * WRITES_PIECES, delay=WRITES_DELAY)
+    headers = await _user(http, f"writes_{secrets.token_hex(3)}")
+    session_id = await _session(http, headers)
+    events: list[dict[str, Any]] = []
+    ready, stop = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        with MongoClient(uri) as client:
+            pipeline = [{"$match": {"ns.coll": {"$in": [MESSAGES, GENERATIONS]}}}]
+            with client[db_name].watch(pipeline, max_await_time_ms=200) as stream:
+                ready.set()
+                while not stop.is_set():
+                    change = stream.try_next()
+                    if change is not None:
+                        events.append({"coll": change["ns"]["coll"], "op": change["operationType"]})
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    ready.wait(10)
+    result = await _ask_streamed(http, headers, session_id, "count")
+    await asyncio.sleep(1.0)  # the change stream catches up
+    stop.set()
+    watcher.join(5)
+    message_updates = sum(1 for e in events if e["coll"] == MESSAGES and e["op"] == "update")
+    generation_writes = sum(1 for e in events if e["coll"] == GENERATIONS)
+    inserts = sum(1 for e in events if e["coll"] == MESSAGES and e["op"] == "insert")
+    seconds = result["final"]["metadata"]["duration_ms"] / 1000
+    return {
+        "generation_seconds": round(seconds, 2),
+        "message_inserts": inserts,
+        "message_updates": message_updates,
+        "generation_record_writes": generation_writes,
+        "updates_per_second": round(message_updates / seconds, 2) if seconds else None,
+        "goal_updates_per_second": 5,
+    }
+
+
+async def _concurrent(http: httpx.AsyncClient, upstream: FakeUpstream, pid: int) -> dict[str, Any]:
+    upstream.default = Script(echo=True, delay=0.01)
+    users = [await _user(http, f"conc_{secrets.token_hex(3)}") for _ in range(CONCURRENT)]
+    sessions = [await _session(http, headers) for headers in users]
+    text = " ".join(f"t{i}" for i in range(WORDS))
+    rss_before = rss_kib(pid)
+    started = time.perf_counter()
+    results = await asyncio.gather(*(_ask_streamed(http, h, s, text) for h, s in zip(users, sessions, strict=True)))
+    wall = time.perf_counter() - started
+    exact = sum(1 for r in results if r["final"]["status"] == "complete" and r["final"]["content"] == text)
+    return {
+        "generations": CONCURRENT,
+        "tokens_each": WORDS,
+        "exact": exact,
+        "wall_seconds": round(wall, 2),
+        "tokens_per_second": round(CONCURRENT * WORDS / wall, 1),
+        "first_token_p99_ms": _ms([r["first"] for r in results], 0.99),
+        "server_rss_mb_before": round(rss_before / 1024, 1),
+        "server_rss_mb_after": round(rss_kib(pid) / 1024, 1),
+    }
+
+
+def measure() -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="chat-bench-assistant-"))
+    with FakeUpstream() as upstream:
+        env = {
+            "LOG_LEVEL": "WARNING",
+            "MONGODB_DB": "chat",
+            "MODEL_BASE_URL": upstream.base_url,
+            "MODEL_ALLOW_ANY": "true",
+            "MODEL_MAX_CONCURRENT": str(CONCURRENT),
+        }
+        server = ServerProcess(work / "data", env=env).start()
+        try:
+            uri = (work / "data" / "mongodb.uri").read_text().strip()
+            assert server.process is not None
+            pid = server.process.pid
+
+            async def run() -> dict[str, Any]:
+                async with httpx.AsyncClient(base_url=server.base_url, timeout=120) as http:
+                    report.progress("assistant: time to first token, through us and direct")
+                    ttft = await _ttft(http, upstream)
+                    report.progress("assistant: database writes per reply")
+                    writes = await _writes(http, upstream, uri, "chat")
+                    report.progress(f"assistant: {CONCURRENT} concurrent generations")
+                    concurrent = await _concurrent(http, upstream, pid)
+                return {"small": SMALL, "first_token": ttft, "writes": writes, "concurrent": concurrent}
+
+            return asyncio.run(run())
+        finally:
+            server.stop()
+
+
+def main() -> None:
+    results = measure()
+    print(json.dumps(results, indent=2))
+    path = report.RESULTS
+    existing = json.loads(path.read_text()) if path.exists() else {}
+    existing["assistant"] = results
+    path.write_text(json.dumps(existing, indent=2) + "\n")
+    report.progress(f"wrote assistant to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""A reply never stays `streaming`: upstream errors, stalls and cut connections end it
+`failed` with a short reason, and a cancel ends it `cancelled`; the partial text is kept."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from httpx import AsyncClient
+
+from tests.assistant.fake_upstream import FakeUpstream, Script
+from tests.assistant.helpers import reply_of, wait_for_reply
+from tests.factories import TestUser, make_session, make_user
+
+
+async def _ask(client: AsyncClient, user: TestUser, content: str = "hi") -> tuple[str, str]:
+    session = await make_session(client, user)
+    response = await client.post(
+        f"/chat/sessions/{session['_id']}/messages",
+        json={"content": content, "reply": {"agent": "helper"}},
+        headers=user.headers,
+    )
+    assert response.status_code == 201, response.text
+    return session["_id"], response.json()["reply"]["_id"]
+
+
+async def _wait_for_text(client: AsyncClient, user: TestUser, session_id: str, reply_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        reply = await reply_of(client, user, session_id, reply_id)
+        if reply["content"]:
+            return reply
+        assert time.monotonic() < deadline, "no partial text was stored"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_stall_past_the_timeout_fails_keeping_the_partial_text(
+    client: AsyncClient, upstream: FakeUpstream, agent: dict[str, Any]
+) -> None:
+    upstream.default = Script(pieces=["Hello", ", ", "world"], stall_after=2, stall_seconds=20)
+    user = await make_user(client)
+    session_id, reply_id = await _ask(client, user)
+    reply = await wait_for_reply(client, user, session_id, reply_id)
+    assert reply["status"] == "failed" and reply["content"] == "Hello, "
+    assert reply["metadata"]["error"]["reason"] == "timeout"
+
+
+async def test_a_connection_cut_mid_stream_fails_keeping_the_partial_text(
+    client: AsyncClient, upstream: FakeUpstream, agent: dict[str, Any]
+) -> None:
+    upstream.default = Script(pieces=["one", " two", " three"], cut_after=2)
+    user = await make_user(client)
+    session_id, reply_id = await _ask(client, user)
+    reply = await wait_for_reply(client, user, session_id, reply_id)
+    assert reply["status"] == "failed" and reply["content"] == "one two"
+    assert reply["metadata"]["error"]["reason"] == "connection"
+
+
+async def test_upstream_4xx_and_refusal_fail_with_a_short_reason(
+    client: AsyncClient, upstream: FakeUpstream, agent: dict[str, Any]
+) -> None:
+    upstream.default = Script(status=400, error_message="x" * 5000)
+    user = await make_user(client)
+    session_id, reply_id = await _ask(client, user)
+    reply = await wait_for_reply(client, user, session_id, reply_id)
+    error = reply["metadata"]["error"]
+    assert reply["status"] == "failed" and error["status"] == 400 and len(error["message"]) <= 200
+
+    upstream.default = Script(refusal="I can't help with that.")
+    session_id, reply_id = await _ask(client, user)
+    reply = await wait_for_reply(client, user, session_id, reply_id)
+    assert reply["status"] == "failed" and reply["metadata"]["error"]["reason"] == "refusal"
+
+
+async def test_cancel_stops_the_generation_and_keeps_the_text(
+    client: AsyncClient, upstream: FakeUpstream, agent: dict[str, Any]
+) -> None:
+    upstream.default = Script(pieces=["word "] * 200, delay=0.05)
+    user = await make_user(client)
+    session_id, reply_id = await _ask(client, user)
+    partial = await _wait_for_text(client, user, session_id, reply_id)
+    assert partial["status"] == "streaming"
+
+    response = await client.post(f"/chat/sessions/{session_id}/messages/{reply_id}/cancel", headers=user.headers)
+    assert response.status_code == 200, response.text
+    cancelled = response.json()
+    assert cancelled["status"] == "cancelled" and cancelled["content"].startswith("word ")
+    assert len(cancelled["content"]) < len("word ") * 200
+    await asyncio.sleep(0.5)  # the text no longer grows (a cancelled generation writes nothing more)
+    assert (await reply_of(client, user, session_id, reply_id))["content"] == cancelled["content"]
+    again = await client.post(f"/chat/sessions/{session_id}/messages/{reply_id}/cancel", headers=user.headers)
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    # the session takes a new reply at once
+    retry = await client.post(f"/chat/sessions/{session_id}/replies", headers=user.headers, json={"agent": "helper"})
+    assert retry.status_code == 202, retry.text
