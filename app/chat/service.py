@@ -423,6 +423,8 @@ async def stored_messages_between(
     database: Database, session_id: ObjectId, after_seq: int, until_seq: int
 ) -> list[Document]:
     """messages_between as stored documents (with a door's `original`)."""
+    if until_seq <= after_seq:
+        return []
     return await repository.messages_in_seq_range(database.db, session_id, after_seq + 1, until_seq)
 
 

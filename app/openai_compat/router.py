@@ -4,16 +4,23 @@ tokens as the bearer token."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+import openai
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 
-from app.auth.dependencies import CurrentUser
+from app.assistant.dependencies import AssistantDep
+from app.auth.dependencies import CurrentUser, SettingsDep
+from app.chat.schemas import SessionName
 from app.core.db import DatabaseDep
 from app.core.errors import NotFound
 from app.core.idempotency import IdempotencyKey
-from app.openai_compat import conversations
-from app.openai_compat.errors import OpenAIRoute, openai_error_responses
+from app.openai_compat import completions, conversations
+from app.openai_compat.completions import CompletionRequest
+from app.openai_compat.errors import OpenAIRoute, error_body, openai_error_responses
 from app.openai_compat.schemas import (
     DEFAULT_ITEMS_PAGE,
     ConversationCreate,
@@ -119,6 +126,49 @@ async def delete_item(conversation_id: str, item_id: str, user: CurrentUser, dat
 
 
 router.include_router(conversation_routes)
+
+
+@router.get("/v1/models", tags=["openai"], responses=openai_error_responses(400, 401, 503))
+async def list_models(user: CurrentUser, assistant: AssistantDep) -> Response:
+    """The agents (and with MODEL_ALLOW_ANY the upstream's models), in OpenAI's list shape."""
+    choices = await assistant.choices()
+    data = [{"id": c.id, "object": "model", "created": 0, "owned_by": c.kind} for c in choices.items]
+    return JSONResponse({"object": "list", "data": data})
+
+
+@router.post("/v1/chat/completions", tags=["openai"], responses=openai_error_responses(400, 401, 403, 404, 503))
+async def chat_completions(
+    body: CompletionRequest,
+    user: CurrentUser,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    assistant: AssistantDep,
+    session_name: Annotated[SessionName | None, Header(alias=completions.SESSION_HEADER)] = None,
+) -> Response:
+    """A completion through the configured upstream (an agent's name as `model`), streamed or
+    whole, recorded into a session (see README)."""
+    call = await completions.prepare(database, settings, body, session_name)
+    if not body.stream:
+        answer = await completions.complete(assistant, call)
+        choices = answer.get("choices") or [{}]
+        await completions.record(
+            database, user.id, call, body.messages, choices[0].get("message") or {"role": "assistant"}
+        )
+        return JSONResponse(answer)
+    reply = completions.Reply()
+    chunks = await completions.stream(assistant, call, reply)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            async for event in chunks:
+                yield event
+        except openai.OpenAIError:
+            yield f"data: {json.dumps(error_body(502, 'The model stopped answering'))}\n\n"
+            return
+        yield "data: [DONE]\n\n"
+        await completions.record(database, user.id, call, body.messages, reply.message())
+
+    return StreamingResponse(events(), media_type="text/event-stream")
 
 
 @router.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
