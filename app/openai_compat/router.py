@@ -1,6 +1,7 @@
-"""/v1/conversations: OpenAI's Conversations API on our sessions and messages, for the
-official SDKs and the Agents SDK's OpenAIConversationsSession, with our API keys or access
-tokens as the bearer token."""
+"""The /v1 door, with our API keys or access tokens as the bearer token: OpenAI's
+Conversations API on our sessions and messages (the official SDKs, the Agents SDK's
+OpenAIConversationsSession), and the Chat Completions gateway (/v1/models,
+/v1/chat/completions) on the assistant's upstream, recorded into our sessions."""
 
 from __future__ import annotations
 
