@@ -24,7 +24,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from app.core.db import MESSAGES, SESSIONS, USERS
-from bench import assistant, direct, integrations, live, openai_compat, probe, programs, report, search
+from bench import assistant, direct, integrations, live, openai_compat, openai_gateway, probe, programs, report, search
 from tests.server_process import ServerProcess
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -79,6 +79,7 @@ def main() -> None:
         results["live_updates"] = asyncio.run(live.measure(server.base_url, uri, db_name, secret, server.process.pid))
         report.progress("model replies: a server of their own, with a fake upstream")
         results["assistant"] = assistant.measure()
+        results["openai_gateway"] = openai_gateway.measure()
     finally:
         server.stop()
         if external:
