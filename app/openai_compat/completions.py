@@ -89,7 +89,7 @@ async def prepare(database: Database, settings: Settings, body: CompletionReques
             extra.setdefault("temperature", agent.temperature)
         if agent.max_output_tokens is not None and "max_completion_tokens" not in extra:
             extra.setdefault("max_tokens", agent.max_output_tokens)
-    if body.metadata is not None:
+    if body.metadata is not None and extra.get("store"):  # OpenAI takes metadata with stored completions only
         extra["metadata"] = body.metadata
     if body.user is not None:
         extra["user"] = body.user

@@ -169,7 +169,7 @@ async def chat_completions(
         yield "data: [DONE]\n\n"
         await completions.record(database, user.id, call, body.messages, reply.message())
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 @router.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)

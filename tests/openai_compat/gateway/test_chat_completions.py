@@ -15,6 +15,7 @@ from httpx import ASGITransport, AsyncClient
 from openai import AsyncOpenAI
 
 from tests.assistant.fake_upstream import FakeUpstream
+from tests.conftest import StartApp
 from tests.factories import TestUser, make_user
 
 
@@ -97,3 +98,20 @@ async def test_refusals_in_openai_shape(
         await sdk.chat.completions.create(model="helper", messages=[{"role": "robot", "content": "x"}])  # type: ignore[misc,list-item]
     assert bad.value.param == "messages[0].role"  # type: ignore[attr-defined]
     assert (await client.get("/chat/sessions", headers=user.headers)).json()["items"] == []
+
+
+async def test_unnamed_calls_are_new_sessions_or_none_with_recording_off(
+    sdk: AsyncOpenAI, client: AsyncClient, user: TestUser, agent: dict[str, Any], start_app: StartApp
+) -> None:
+    hello: Any = [{"role": "user", "content": "Hello there"}]
+    await sdk.chat.completions.create(model="helper", messages=hello)
+    await sdk.chat.completions.create(model="helper", messages=hello, metadata={"session": "named"}, store=True)
+    sessions = (await client.get("/chat/sessions", headers=user.headers)).json()["items"]
+    assert sorted((s["title"], s["name"] or "", s["message_count"]) for s in sessions) == [
+        ("Hello there", "", 2),
+        ("Hello there", "named", 2),
+    ]
+    quiet = await start_app(chat_completions_record=False)
+    answer = await quiet.post("/v1/chat/completions", json={"model": "helper", "messages": hello}, headers=user.headers)
+    assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == "Hello, world!"
+    assert len((await client.get("/chat/sessions", headers=user.headers)).json()["items"]) == 2
