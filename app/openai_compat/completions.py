@@ -13,6 +13,7 @@ false. Messages keep their Chat Completions shape (`original`), tool calls and r
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -20,21 +21,23 @@ from typing import Any, cast
 import openai
 from bson import ObjectId
 from openai.types.chat import ChatCompletionMessageParam
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from app.assistant.agents import get_agent
 from app.assistant.service import Assistant
 from app.chat import service
 from app.chat.metadata import MetadataError, validate_metadata
-from app.chat.schemas import CONTENT_MAX, MessageCreate, Role, SessionCreate
+from app.chat.schemas import CONTENT_MAX, MessageCreate, Role, SessionCreate, SessionName
 from app.core.config import Settings
 from app.core.db import Database, Document
 from app.core.errors import AppError, NotFound
 from app.openai_compat.errors import InvalidParameter
 from app.openai_compat.schemas import OpenAIMetadata
 
+log = logging.getLogger(__name__)
 MAX_REQUEST_MESSAGES = 1000
 SESSION_HEADER = "X-Chat-Session"
+_SESSION_NAME: TypeAdapter[str] = TypeAdapter(SessionName)
 CHAT_ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 CHAT_ROLES["tool"] = "tool"
 
@@ -93,12 +96,24 @@ async def prepare(database: Database, settings: Settings, body: CompletionReques
         extra["metadata"] = body.metadata
     if body.user is not None:
         extra["user"] = body.user
-    name = header_name or (body.metadata or {}).get("session") or body.user
+    name = header_name or _session_name(body)
     call = Call(model, messages, extra, name, bool(name) or settings.chat_completions_record)
     if call.record:  # refused before the upstream is paid for, not after
         for index, message in enumerate(body.messages):
             to_message(message, f"messages[{index}]")
     return call
+
+
+def _session_name(body: CompletionRequest) -> str | None:
+    """`metadata.session`, else `user`: a valid session name, or a 400 naming the field."""
+    given = [("metadata.session", (body.metadata or {}).get("session")), ("user", body.user)]
+    for param, name in given:
+        if name is not None:
+            try:
+                return _SESSION_NAME.validate_python(name)
+            except ValidationError as exc:
+                raise InvalidParameter(param, f"'{param}' is not a valid session name") from exc
+    return None
 
 
 def _text(content: object) -> str:
@@ -241,5 +256,11 @@ async def record(
     first_new = already_stored(stored, sent)
     originals = [*sent[first_new:], reply]
     messages = [to_message(m, f"messages[{first_new + i}]") for i, m in enumerate(sent[first_new:])]
-    messages.append(to_message(reply, "reply"))
+    try:
+        messages.append(to_message(reply, "reply"))
+    except InvalidParameter:  # a reply beyond our message limits: the caller has it, we keep the request
+        log.warning("a chat completion's reply is too large to record", extra={"session": created.body})
+        originals.pop()
+    if not messages:
+        return
     await service.append_rendered(database, created.body, user_id, messages, originals, None, lambda _: "")

@@ -97,6 +97,9 @@ async def test_refusals_in_openai_shape(
     with pytest.raises(openai.BadRequestError) as bad:
         await sdk.chat.completions.create(model="helper", messages=[{"role": "robot", "content": "x"}])  # type: ignore[misc,list-item]
     assert bad.value.param == "messages[0].role"  # type: ignore[attr-defined]
+    with pytest.raises(openai.BadRequestError) as bad_name:
+        await sdk.chat.completions.create(model="helper", messages=[{"role": "user", "content": "x"}], user="a\x01b")
+    assert bad_name.value.param == "user"  # type: ignore[attr-defined]
     assert (await client.get("/chat/sessions", headers=user.headers)).json()["items"] == []
 
 
