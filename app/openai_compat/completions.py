@@ -38,8 +38,13 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_MESSAGES = 1000
 SESSION_HEADER = "X-Chat-Session"
 _SESSION_NAME: TypeAdapter[str] = TypeAdapter(SessionName)
-CHAT_ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
-CHAT_ROLES["tool"] = "tool"
+CHAT_ROLES: dict[str, Role] = {
+    "user": "user",
+    "assistant": "assistant",
+    "system": "system",
+    "developer": "system",
+    "tool": "tool",
+}
 
 
 class CompletionRequest(BaseModel):

@@ -4,17 +4,15 @@ whole run recorded and visible over /chat; and a streamed tool call gathered int
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from agents import Agent, ModelSettings, OpenAIChatCompletionsModel, Runner, function_tool, set_tracing_disabled
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from openai import AsyncOpenAI
 
-from tests.factories import TestUser, make_user
+from tests.factories import TestUser
 from tests.openai_compat.gateway.tool_upstream import CALL_ID, ToolUpstream
 
 
@@ -22,18 +20,6 @@ from tests.openai_compat.gateway.tool_upstream import CALL_ID, ToolUpstream
 def upstream() -> Iterator[ToolUpstream]:
     with ToolUpstream() as fake:
         yield fake
-
-
-@pytest_asyncio.fixture
-async def user(client: AsyncClient) -> TestUser:
-    return await make_user(client)
-
-
-@pytest_asyncio.fixture
-async def sdk(app: FastAPI, user: TestUser) -> AsyncIterator[AsyncOpenAI]:
-    http = AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver")
-    async with AsyncOpenAI(base_url="http://testserver/v1", api_key=user.token, http_client=http, max_retries=0) as c:
-        yield c
 
 
 @function_tool

@@ -4,31 +4,16 @@ only the new messages stored each turn."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 import pytest
-import pytest_asyncio
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from openai import AsyncOpenAI
 
 from tests.assistant.fake_upstream import FakeUpstream
 from tests.conftest import StartApp
-from tests.factories import TestUser, make_user
-
-
-@pytest_asyncio.fixture
-async def user(client: AsyncClient) -> TestUser:
-    return await make_user(client)
-
-
-@pytest_asyncio.fixture
-async def sdk(app: FastAPI, user: TestUser) -> AsyncIterator[AsyncOpenAI]:
-    http = AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver")
-    async with AsyncOpenAI(base_url="http://testserver/v1", api_key=user.token, http_client=http, max_retries=0) as c:
-        yield c
+from tests.factories import TestUser
 
 
 async def session_messages(client: AsyncClient, user: TestUser, name: str) -> list[dict[str, Any]]:
