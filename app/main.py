@@ -42,6 +42,7 @@ from app.docs import mount_api_docs
 from app.events.router import router as events_router
 from app.mcp.metadata import router as mcp_metadata_router
 from app.mcp.server import mount_mcp, serve_mcp
+from app.openai_compat.router import router as openai_router
 from app.transfer.router import router as transfer_router
 from app.ui import mount_chat_ui
 
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(mcp_metadata_router)
     app.include_router(assistant_router)
     app.include_router(admin_agents_router)
+    app.include_router(openai_router)
     mount_mcp(app)
     app.state.metrics = Metrics() if settings.metrics_token.get_secret_value() else None
     if app.state.metrics:

@@ -24,7 +24,20 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from app.core.db import MESSAGES, SESSIONS, USERS
-from bench import assistant, direct, integrations, live, markdown, probe, programs, report, search, startup
+from bench import (
+    assistant,
+    direct,
+    integrations,
+    live,
+    markdown,
+    openai_compat,
+    openai_gateway,
+    probe,
+    programs,
+    report,
+    search,
+    startup,
+)
 from tests.server_process import ServerProcess
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -81,6 +94,7 @@ def main() -> None:
             results["startup"] = startup.measure(server.base_url, startup.api_key_for(server.base_url), work / "data")
         report.progress("model replies: a server of their own, with a fake upstream")
         results["assistant"] = assistant.measure()
+        results["openai_gateway"] = openai_gateway.measure()
     finally:
         server.stop()
         if external:
@@ -150,6 +164,8 @@ def run(url: str, uri: str, db_name: str, work: Path) -> dict[str, Any]:
     report.progress("agent doors: the client package and the LangChain history")
     doors = integrations.measure(http, url, make_user)
     searching = search.measure(http, uri, db_name, make_user)
+    report.progress("the OpenAI door: /v1/conversations against /chat for the same work")
+    openai_door = openai_compat.measure(http, url, load, make_user)
     growth = measure_growth(http, url, uri, db_name)
     with MongoClient(uri) as client:
         version = client.server_info().get("version", "unknown")
@@ -163,6 +179,7 @@ def run(url: str, uri: str, db_name: str, work: Path) -> dict[str, Any]:
         "programs": agents,
         "integrations": doors,
         "search": searching,
+        "openai_compat": openai_door,
         "growth": growth,
         "machine": {
             "cpu_count": os.cpu_count(),

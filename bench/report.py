@@ -51,6 +51,18 @@ def table(results: dict[str, Any]) -> str:
             f"{together['tokens_per_second']} tokens/s, {together['exact']} exact, "
             f"RSS {together['server_rss_mb_after']} MB"
         )
+    for name, cells in results.get("openai_compat", {}).items():
+        for concurrency, cell in cells.items():
+            lines.append(
+                f"openai {name} x{concurrency}: /v1 {cell['v1']['rps']} rps vs /chat {cell['chat']['rps']} rps "
+                f"(ratio {cell['v1_chat_ratio']})"
+            )
+    gateway = results.get("openai_gateway")
+    if gateway:
+        lines.append(
+            f"openai gateway: first chunk +{gateway['added_p50_ms']} ms p50 over the upstream direct "
+            f"({gateway['through_p50_ms']} vs {gateway['direct_p50_ms']} ms)"
+        )
     lines.append(f"collection scans: {results['collscans'] or 'none'}")
     lines.append(f"machine: {json.dumps(results['machine'])}")
     return "\n".join(lines)

@@ -79,10 +79,16 @@ def encoded_size(metadata: JsonObject) -> int:
 
 def validate_metadata(metadata: JsonObject) -> JsonObject:
     """The metadata unchanged when it keeps the rules; MetadataError naming the key path otherwise."""
-    _check(metadata, [], 1)
-    if encoded_size(metadata) > MAX_BYTES:
-        raise MetadataError(f"metadata is larger than {MAX_BYTES} bytes as JSON")
-    return metadata
+    return validate_json(metadata, MAX_BYTES)
+
+
+def validate_json(value: JsonObject, max_bytes: int) -> JsonObject:
+    """Metadata's rules with another size bound, for other JSON a message stores as given
+    (a door's original item). UnicodeEncodeError for a string holding a lone surrogate."""
+    _check(value, [], 1)
+    if encoded_size(value) > max_bytes:
+        raise MetadataError(f"metadata is larger than {max_bytes} bytes as JSON")
+    return value
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

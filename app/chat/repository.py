@@ -258,6 +258,17 @@ async def messages_in_seq_range(
     return documents
 
 
+async def find_message(
+    db: AsyncDatabase[Document], message_id: ObjectId, session: AsyncClientSession | None = None
+) -> Document | None:
+    """By `_id` alone (see the module's note on `{_id, other}` filters): callers check the session."""
+    return await db[MESSAGES].find_one({"_id": message_id}, session=session)
+
+
+async def delete_message(db: AsyncDatabase[Document], message_id: ObjectId, session: AsyncClientSession | None) -> None:
+    await db[MESSAGES].delete_one({"_id": message_id}, session=session)
+
+
 def _by_seq(document: Document) -> int:
     seq: int = document["seq"]
     return seq
@@ -352,10 +363,6 @@ async def insert_message_sources(
     """DuplicateKeyError (a BulkWriteError) when one of them is recorded already."""
     records = [{"session_id": session_id, "source_id": source_id} for source_id in source_ids]
     await db[MESSAGE_SOURCES].insert_many(records, ordered=True, session=session)
-
-
-async def find_message(db: AsyncDatabase[Document], message_id: ObjectId) -> Document | None:
-    return await db[MESSAGES].find_one({"_id": message_id})
 
 
 async def set_message_fields(db: AsyncDatabase[Document], message_id: ObjectId, fields: Document) -> None:

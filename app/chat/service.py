@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime, timedelta
 
 from bson import ObjectId
@@ -22,6 +22,7 @@ from app.core.transactions import run_in_transaction
 from app.core.types import parse_object_id, utc_now
 
 SESSION_NOT_FOUND = "Chat session not found"
+MESSAGE_NOT_FOUND = "Message not found"
 NAME_TAKEN = "You already have a session with this name"
 # How long a deletion's record stays (a TTL index removes it): change streams read it at once,
 # and one resuming later reads the record from the oplog's entry, not from the collection.
@@ -30,6 +31,15 @@ DELETION_RECORD_KEPT = timedelta(hours=1)
 
 class NameTaken(Conflict):
     detail = NAME_TAKEN
+
+
+# A door that answers in its own shape renders what was stored: the session, or the messages.
+RenderSession = Callable[[Document], str]
+RenderMessages = Callable[[list[Document]], str]
+
+
+def _session_json(document: Document) -> str:
+    return SessionOut.model_validate(document).model_dump_json()
 
 
 def _messages_cursor_kind(session_id: ObjectId) -> str:
@@ -43,9 +53,17 @@ def _session_lock(user_id: ObjectId, session_id: ObjectId) -> tuple[ObjectId, Ob
 
 
 async def create_session(
-    database: Database, user_id: ObjectId, body: SessionCreate, idempotency: IdempotentRequest | None
+    database: Database,
+    user_id: ObjectId,
+    body: SessionCreate,
+    idempotency: IdempotentRequest | None,
+    messages: Sequence[MessageCreate] = (),
+    originals: Sequence[Document | None] | None = None,
+    render: RenderSession = _session_json,
 ) -> StoredResponse:
     """A new session (201), or with a `name` the user already has, that session unchanged (200).
+    A new session gets `messages` (with their `originals`, see message_document) in the same
+    transaction; a session found by name gets none.
 
     Race-free without a find-then-insert: the unique index on (user_id, name) lets one insert
     win; a loser reads the winner's session. The look-up first spares the usual case, a program
@@ -61,15 +79,20 @@ async def create_session(
         if body.name is not None:
             existing = await repository.find_named_session(database.db, user_id, body.name, session)
             if existing is not None:
-                return StoredResponse(200, SessionOut.model_validate(existing).model_dump_json())
+                return StoredResponse(200, render(existing))
         try:
             session_id = await repository.insert_session(database.db, user_id, fields, utc_now(), session)
         except DuplicateKeyError as exc:
             raise NameTaken() from exc
+        stored = await _insert_messages(database, session_id, user_id, messages, originals, session) if messages else []
         created = await repository.find_owned_session(database.db, session_id, user_id, session)
         assert created is not None
         database.announce(SESSIONS, "insert", [created], user_id)
-        return StoredResponse(201, SessionOut.model_validate(created).model_dump_json())
+        if stored and database.publish_local is not None:
+            database.announce(
+                MESSAGES, "insert", [MessageOut.model_validate(d).model_dump(by_alias=True) for d in stored], user_id
+            )
+        return StoredResponse(201, render(created))
 
     lock = ("create-session", user_id, idempotency.key if idempotency else None)
     response = await run_once_naming(database, user_id, idempotency, get_or_create, lock)
@@ -114,9 +137,12 @@ def _session_id(raw: str) -> ObjectId:
         raise NotFound(SESSION_NOT_FOUND) from exc
 
 
-async def update_session(database: Database, raw_session_id: str, user_id: ObjectId, body: SessionUpdate) -> SessionOut:
+async def update_session(
+    database: Database, raw_session_id: str, user_id: ObjectId, body: SessionUpdate, replace_metadata: bool = False
+) -> SessionOut:
     """Change the title, the name (409 if taken; null removes it) and the metadata (a JSON
-    Merge Patch), in a transaction: concurrent patches of one session merge, none is lost."""
+    Merge Patch, or with `replace_metadata` the new metadata whole), in a transaction:
+    concurrent patches of one session merge, none is lost."""
     session_id = _session_id(raw_session_id)
     given = body.model_fields_set
 
@@ -137,7 +163,8 @@ async def update_session(database: Database, raw_session_id: str, user_id: Objec
             else:
                 changes["agent"] = body.agent
         if "metadata" in given:
-            changes["metadata"] = _patched_metadata(current.get("metadata") or {}, body.metadata)
+            base = {} if replace_metadata else current.get("metadata") or {}
+            changes["metadata"] = _patched_metadata(base, body.metadata)
         try:
             updated = await repository.update_session(database.db, session_id, changes, removals, utc_now(), session)
         except DuplicateKeyError as exc:
@@ -232,18 +259,36 @@ async def append_messages(
 ) -> StoredResponse:
     """Store the messages with consecutive seqs and move the session's counters, all in one
     transaction (with the Idempotency-Key's record, when one is sent), then answer with the
-    stored messages read back in that transaction: one message, or `{"items": [...]}`.
+    stored messages read back in that transaction: one message, or `{"items": [...]}`."""
+
+    def render(stored: list[Document]) -> str:
+        out = [MessageOut.model_validate(d) for d in stored]
+        return MessageList(items=out).model_dump_json() if as_list else out[0].model_dump_json()
+
+    return await append_rendered(database, raw_session_id, user_id, messages, None, idempotency, render)
+
+
+async def append_rendered(
+    database: Database,
+    raw_session_id: str,
+    user_id: ObjectId,
+    messages: Sequence[MessageCreate],
+    originals: Sequence[Document | None] | None,
+    idempotency: IdempotentRequest | None,
+    render: RenderMessages,
+) -> StoredResponse:
+    """append_messages for a door that answers in its own shape: `render` turns the stored
+    documents into the (stored, replayable) response body.
 
     One command per step whatever the count: read the session, update its counters, insert
     the messages, read them back, commit."""
     session_id = _session_id(raw_session_id)
 
     async def insert(session: AsyncClientSession | None) -> StoredResponse:
-        stored = await store_messages(database, session_id, user_id, messages, session)
+        stored = await _insert_messages(database, session_id, user_id, messages, originals, session)
         if database.publish_local is not None:  # no transaction here: this body runs once
-            await announce_messages(database, session_id, user_id, stored)
-        body = MessageList(items=stored).model_dump_json() if as_list else stored[0].model_dump_json()
-        return StoredResponse(201, body)
+            await announce_messages(database, session_id, user_id, [MessageOut.model_validate(d) for d in stored])
+        return StoredResponse(201, render(stored))
 
     return await run_once(database, user_id, idempotency, insert, _session_lock(user_id, session_id))
 
@@ -252,30 +297,50 @@ async def store_messages(
     database: Database,
     session_id: ObjectId,
     user_id: ObjectId,
-    messages: list[MessageCreate],
+    messages: Sequence[MessageCreate],
     session: AsyncClientSession | None,
 ) -> list[MessageOut]:
     """Count the messages on the user's session and insert them with their seqs (in
     `session`'s transaction), then read them back; NotFound when the session is not the user's."""
+    stored = await _insert_messages(database, session_id, user_id, messages, None, session)
+    return [MessageOut.model_validate(d) for d in stored]
+
+
+async def _insert_messages(
+    database: Database,
+    session_id: ObjectId,
+    user_id: ObjectId,
+    messages: Sequence[MessageCreate],
+    originals: Sequence[Document | None] | None,
+    session: AsyncClientSession | None,
+) -> list[Document]:
     now = utc_now()
     first = await repository.claim_seqs(database.db, session_id, user_id, len(messages), now, session)
     if first is None:
         raise NotFound(SESSION_NOT_FOUND)
     documents = [
-        message_document(session_id, user_id, message, first + offset, now) for offset, message in enumerate(messages)
+        message_document(session_id, user_id, message, first + offset, now, originals[offset] if originals else None)
+        for offset, message in enumerate(messages)
     ]
     await repository.insert_messages(database.db, documents, session)
     last = first + len(messages) - 1
-    stored = await repository.messages_in_seq_range(database.db, session_id, first, last, session)
-    return [MessageOut.model_validate(d) for d in stored]
+    return await repository.messages_in_seq_range(database.db, session_id, first, last, session)
 
 
 def message_document(
-    session_id: ObjectId, user_id: ObjectId, message: MessageCreate, seq: int, created_at: datetime
+    session_id: ObjectId,
+    user_id: ObjectId,
+    message: MessageCreate,
+    seq: int,
+    created_at: datetime,
+    original: Document | None = None,
 ) -> Document:
     """A message as stored: with its search terms, written in the same insert (so in the same
-    transaction), so search never drifts from the messages."""
-    return {
+    transaction), so search never drifts from the messages. `original` is the message as a door
+    received it when its shape holds more than role, content and metadata (an OpenAI item): kept
+    in a field of its own, so that door gives it back exactly as written and the metadata stays
+    the writer's."""
+    document: Document = {
         "session_id": session_id,
         "user_id": user_id,
         "role": message.role,
@@ -285,6 +350,9 @@ def message_document(
         "seq": seq,
         "created_at": created_at,
     }
+    if original is not None:
+        document["original"] = original
+    return document
 
 
 async def append_dated_messages(
@@ -343,8 +411,9 @@ async def messages_between(
     database: Database, session_id: ObjectId, after_seq: int, until_seq: int
 ) -> list[MessageOut]:
     """The messages with after_seq < seq <= until_seq, oldest first (a bounded index range)."""
-    documents = await repository.messages_in_seq_range(database.db, session_id, after_seq + 1, until_seq)
-    return [MessageOut.model_validate(d) for d in documents]
+    return [
+        MessageOut.model_validate(d) for d in await stored_messages_between(database, session_id, after_seq, until_seq)
+    ]
 
 
 async def list_messages(
@@ -385,3 +454,49 @@ def _forward_page(after: int, newest: int, limit: int) -> tuple[SeqRange | None,
     if last <= after:
         return None, None
     return SeqRange(after + 1, last), ({"after": last} if last < newest else None)
+
+
+async def stored_messages_between(
+    database: Database, session_id: ObjectId, after_seq: int, until_seq: int
+) -> list[Document]:
+    """messages_between as stored documents (with a door's `original`)."""
+    if until_seq <= after_seq:
+        return []
+    return await repository.messages_in_seq_range(database.db, session_id, after_seq + 1, until_seq)
+
+
+def _message_id(raw: str) -> ObjectId:
+    try:
+        return parse_object_id(raw)
+    except ValueError as exc:
+        raise NotFound(MESSAGE_NOT_FOUND) from exc
+
+
+async def find_message(database: Database, session: Document, raw_message_id: str) -> Document:
+    """The message of this (owned) session; NotFound alike for a malformed id, a missing
+    message and another session's."""
+    document = await repository.find_message(database.db, _message_id(raw_message_id))
+    if document is None or document["session_id"] != session["_id"]:
+        raise NotFound(MESSAGE_NOT_FOUND)
+    return document
+
+
+async def delete_message(database: Database, raw_session_id: str, user_id: ObjectId, raw_message_id: str) -> Document:
+    """Delete one message and answer the session. Seqs are never reused (the next message
+    still takes the next number), so readers that follow a session by seq miss nothing; a
+    page read by seq range may then hold fewer messages than asked."""
+    session_id = _session_id(raw_session_id)
+    message_id = _message_id(raw_message_id)
+
+    async def delete(session: AsyncClientSession | None) -> Document:
+        await _owned_or_404(database, session_id, user_id, session)
+        message = await repository.find_message(database.db, message_id, session)
+        if message is None or message["session_id"] != session_id:
+            raise NotFound(MESSAGE_NOT_FOUND)
+        await repository.delete_message(database.db, message_id, session)
+        await repository.update_session(database.db, session_id, {}, [], utc_now(), session)
+        return await _owned_or_404(database, session_id, user_id, session)
+
+    document = await run_in_transaction(database, delete, serialize_on=_session_lock(user_id, session_id))
+    database.announce(SESSIONS, "update", [document], user_id)
+    return document

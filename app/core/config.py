@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     model_max_concurrent: int = Field(default=16, ge=1, le=10_000)
     model_max_per_user: int = Field(default=2, ge=1, le=1000)
     model_allow_any: bool = False
+    chat_completions_record: bool = True
 
     @property
     def embedded(self) -> bool:

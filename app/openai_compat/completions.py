@@ -1,0 +1,271 @@
+"""The Chat Completions gateway: a request runs through the configured upstream (the
+assistant's `openai` client), with an agent's name accepted as `model`, and is recorded into a
+session of ours.
+
+Recording: Chat Completions clients resend the whole history each turn. With a conversation
+named (header `X-Chat-Session`, else `metadata.session`, else `user`) the named session
+(get-or-create) gets the request's messages it does not hold yet (the longest stored prefix is
+matched, only the new suffix is stored) and the reply, in one transaction once the reply is
+complete. Without a name, each call is a new session, or none when CHAT_COMPLETIONS_RECORD is
+false. Messages keep their Chat Completions shape (`original`), tool calls and results as
+`metadata.tool_calls` / `metadata.tool_call_id`, as the UI renders them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import openai
+from bson import ObjectId
+from openai.types.chat import ChatCompletionMessageParam
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from app.assistant.agents import get_agent
+from app.assistant.service import Assistant
+from app.chat import service
+from app.chat.metadata import MetadataError, validate_metadata
+from app.chat.schemas import CONTENT_MAX, MessageCreate, Role, SessionCreate, SessionName
+from app.core.config import Settings
+from app.core.db import Database, Document
+from app.core.errors import AppError, NotFound
+from app.openai_compat.errors import InvalidParameter
+from app.openai_compat.schemas import OpenAIMetadata
+
+log = logging.getLogger(__name__)
+MAX_REQUEST_MESSAGES = 1000
+SESSION_HEADER = "X-Chat-Session"
+_SESSION_NAME: TypeAdapter[str] = TypeAdapter(SessionName)
+CHAT_ROLES: dict[str, Role] = {
+    "user": "user",
+    "assistant": "assistant",
+    "system": "system",
+    "developer": "system",
+    "tool": "tool",
+}
+
+
+class CompletionRequest(BaseModel):
+    """What we read of a request; every other field is passed to the upstream as sent."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=256)
+    messages: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_REQUEST_MESSAGES)
+    stream: bool = False
+    user: str | None = Field(default=None, max_length=128)
+    metadata: OpenAIMetadata | None = None
+
+
+class UpstreamError(AppError):
+    """The upstream refused or failed: its 4xx passed on, anything else a 502."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+
+
+@dataclass
+class Call:
+    """The request as sent upstream, and where it is recorded."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    extra: dict[str, Any]
+    session_name: str | None
+    record: bool
+
+
+async def prepare(database: Database, settings: Settings, body: CompletionRequest, header_name: str | None) -> Call:
+    """An agent's model and instructions when `model` names one; the model itself otherwise
+    (when MODEL_ALLOW_ANY); 404 model_not_found else."""
+    extra = dict(body.model_extra or {})
+    messages = list(body.messages)
+    model = body.model
+    try:
+        agent = await get_agent(database, body.model)
+    except NotFound:
+        if not settings.model_allow_any:
+            raise NotFound("The model does not exist: use an agent's name (GET /v1/models)") from None
+    else:
+        model = agent.model
+        if agent.instructions:
+            messages = [{"role": "system", "content": agent.instructions}, *messages]
+        if agent.temperature is not None:
+            extra.setdefault("temperature", agent.temperature)
+        if agent.max_output_tokens is not None and "max_completion_tokens" not in extra:
+            extra.setdefault("max_tokens", agent.max_output_tokens)
+    if body.metadata is not None and extra.get("store"):  # OpenAI takes metadata with stored completions only
+        extra["metadata"] = body.metadata
+    if body.user is not None:
+        extra["user"] = body.user
+    name = header_name or _session_name(body)
+    call = Call(model, messages, extra, name, bool(name) or settings.chat_completions_record)
+    if call.record:  # refused before the upstream is paid for, not after
+        for index, message in enumerate(body.messages):
+            to_message(message, f"messages[{index}]")
+    return call
+
+
+def _session_name(body: CompletionRequest) -> str | None:
+    """`metadata.session`, else `user`: a valid session name, or a 400 naming the field."""
+    given = [("metadata.session", (body.metadata or {}).get("session")), ("user", body.user)]
+    for param, name in given:
+        if name is not None:
+            try:
+                return _SESSION_NAME.validate_python(name)
+            except ValidationError as exc:
+                raise InvalidParameter(param, f"'{param}' is not a valid session name") from exc
+    return None
+
+
+def _text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def to_message(raw: dict[str, Any], param: str) -> MessageCreate:
+    """A Chat Completions message as one of ours (its shape kept apart, see module doc)."""
+    role = CHAT_ROLES.get(raw.get("role"))  # type: ignore[arg-type]
+    if role is None:
+        raise InvalidParameter(f"{param}.role", f"'{param}.role' must be one of {', '.join(CHAT_ROLES)}")
+    metadata: Document = {}
+    if isinstance(raw.get("tool_calls"), list):
+        metadata["tool_calls"] = raw["tool_calls"]
+    if isinstance(raw.get("tool_call_id"), str):
+        metadata["tool_call_id"] = raw["tool_call_id"]
+    content = _text(raw.get("content"))
+    try:
+        validate_metadata(metadata)
+    except (MetadataError, UnicodeEncodeError) as exc:
+        raise InvalidParameter(param, f"'{param}': its tool calls are too large or invalid") from exc
+    if len(content) > CONTENT_MAX:
+        raise InvalidParameter(param, f"'{param}': its text is longer than {CONTENT_MAX} characters")
+    return MessageCreate.model_construct(role=role, content=content, metadata=metadata)
+
+
+def _comparable(message: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two history messages the same turn (ids and styles of sending aside)."""
+    return (
+        CHAT_ROLES.get(message.get("role", "")),
+        _text(message.get("content")),
+        message.get("tool_calls") or None,
+        message.get("tool_call_id"),
+    )
+
+
+def _stored_comparable(document: Document) -> tuple[Any, ...]:
+    original = document.get("original")
+    if isinstance(original, dict):
+        return _comparable(original)
+    metadata = document.get("metadata") or {}
+    return (document["role"], document["content"], metadata.get("tool_calls") or None, metadata.get("tool_call_id"))
+
+
+def already_stored(stored: list[Document], sent: list[dict[str, Any]]) -> int:
+    """How many of the sent messages the session holds already: the longest common prefix of
+    the session's messages and the sent ones."""
+    matched = 0
+    for document, message in zip(stored, sent, strict=False):
+        if _stored_comparable(document) != _comparable(message):
+            break
+        matched += 1
+    return matched
+
+
+@dataclass
+class Reply:
+    """The reply as it streams: its text and tool calls (merged by index), for recording."""
+
+    content: str = ""
+    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, delta: Any) -> None:
+        self.content += delta.content or ""
+        for call in delta.tool_calls or []:
+            merged = self.tool_calls.setdefault(call.index, {"id": "", "type": "function", "function": {}})
+            merged["id"] = call.id or merged["id"]
+            if call.function is not None:
+                function = merged["function"]
+                function["name"] = function.get("name", "") + (call.function.name or "")
+                function["arguments"] = function.get("arguments", "") + (call.function.arguments or "")
+
+    def message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
+        if self.tool_calls:
+            message["tool_calls"] = [self.tool_calls[index] for index in sorted(self.tool_calls)]
+        return message
+
+
+def _upstream_error(exc: openai.OpenAIError) -> UpstreamError:
+    if isinstance(exc, openai.APIStatusError) and 400 <= exc.status_code < 500:
+        return UpstreamError(exc.status_code, "The model's server refused the request")
+    if isinstance(exc, openai.APITimeoutError):
+        return UpstreamError(504, "The model's server did not answer in time")
+    return UpstreamError(502, "The model's server failed")
+
+
+async def complete(assistant: Assistant, call: Call) -> dict[str, Any]:
+    try:
+        completion = await assistant.upstream.client.chat.completions.create(
+            model=call.model, messages=cast(list[ChatCompletionMessageParam], call.messages), extra_body=call.extra
+        )
+    except openai.OpenAIError as exc:
+        raise _upstream_error(exc) from exc
+    answer: dict[str, Any] = completion.model_dump(exclude_unset=True)
+    return answer
+
+
+async def stream(assistant: Assistant, call: Call, reply: Reply) -> AsyncIterator[str]:
+    """The upstream's chunks, passed on as they come; the reply gathered into `reply`."""
+    try:
+        chunks = await assistant.upstream.client.chat.completions.create(
+            model=call.model,
+            messages=cast(list[ChatCompletionMessageParam], call.messages),
+            stream=True,
+            extra_body=call.extra,
+        )
+    except openai.OpenAIError as exc:
+        raise _upstream_error(exc) from exc
+    return _passed_on(chunks, reply)
+
+
+async def _passed_on(chunks: Any, reply: Reply) -> AsyncIterator[str]:
+    async with chunks:
+        async for chunk in chunks:
+            for choice in chunk.choices[:1]:
+                reply.add(choice.delta)
+            yield f"data: {chunk.model_dump_json(exclude_unset=True)}\n\n"
+
+
+async def record(
+    database: Database, user_id: ObjectId, call: Call, sent: list[dict[str, Any]], reply: dict[str, Any]
+) -> None:
+    """Store the sent messages the session lacks, and the reply, in one transaction."""
+    if not call.record:
+        return
+    first_text = next((_text(m.get("content")) for m in sent if m.get("role") == "user"), "")
+    title = first_text.strip().split("\n", 1)[0][:80] or "Chat completion"
+    body = SessionCreate(title=title, name=call.session_name, platform="openai")
+    created = await service.create_session(database, user_id, body, None, render=lambda d: str(d["_id"]))
+    session = await service.find_owned_session(database, created.body, user_id)
+    # The session's first messages, as many as were sent (a read as large as the request).
+    stored = await service.stored_messages_between(
+        database, session["_id"], 0, min(int(session["message_count"]), len(sent))
+    )
+    first_new = already_stored(stored, sent)
+    originals = [*sent[first_new:], reply]
+    messages = [to_message(m, f"messages[{first_new + i}]") for i, m in enumerate(sent[first_new:])]
+    try:
+        messages.append(to_message(reply, "reply"))
+    except InvalidParameter:  # a reply beyond our message limits: the caller has it, we keep the request
+        log.warning("a chat completion's reply is too large to record", extra={"session": created.body})
+        originals.pop()
+    if not messages:
+        return
+    await service.append_rendered(database, created.body, user_id, messages, originals, None, lambda _: "")

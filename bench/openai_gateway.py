@@ -1,0 +1,85 @@
+"""The Chat Completions gateway's added latency: time to the first text chunk of a streamed
+`/v1/chat/completions` through our server (recorded into a named session) minus the same
+request to the fake upstream directly, both with the openai SDK over a kept-alive connection
+(goal: p50 added <= 15 ms).
+
+`python -m bench.openai_gateway` runs this part alone (BENCH_QUICK=1: fewer samples).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from openai import AsyncOpenAI
+
+from bench import report
+from tests.assistant.fake_upstream import FakeUpstream, Script
+from tests.server_process import ServerProcess
+
+SAMPLES = 10 if os.environ.get("BENCH_QUICK") == "1" else 50
+PASSWORD = "bench-password-123"
+MESSAGES: Any = [{"role": "user", "content": "hi"}]
+
+
+async def _first_text(client: AsyncOpenAI, **options: Any) -> float:
+    started = time.perf_counter()
+    stream = await client.chat.completions.create(model="fake-small", messages=MESSAGES, stream=True, **options)
+    async with stream:
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                return time.perf_counter() - started
+    raise RuntimeError("no text")
+
+
+async def _token(base_url: str) -> str:
+    name = f"gateway_{secrets.token_hex(3)}"
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+        await http.post("/auths/register", json={"username": name, "password": PASSWORD})
+        response = await http.post("/auths/login", data={"username": name, "password": PASSWORD})
+        token: str = response.json()["access_token"]
+        return token
+
+
+async def _measure(server_url: str, upstream: FakeUpstream) -> dict[str, Any]:
+    upstream.default = Script(pieces=["a", "b"])
+    token = await _token(server_url)
+    through_ms, direct_ms = [], []
+    async with (
+        AsyncOpenAI(base_url=upstream.base_url, api_key="none", max_retries=0) as direct,
+        AsyncOpenAI(base_url=f"{server_url}/v1", api_key=token, max_retries=0) as gateway,
+    ):
+        for _ in range(SAMPLES):
+            direct_ms.append(await _first_text(direct) * 1000)
+            through_ms.append(await _first_text(gateway, extra_headers={"X-Chat-Session": "bench"}) * 1000)
+    result = {
+        "samples": SAMPLES,
+        "through_p50_ms": round(statistics.median(through_ms), 2),
+        "direct_p50_ms": round(statistics.median(direct_ms), 2),
+        "goal_added_p50_ms": 15,
+    }
+    result["added_p50_ms"] = round(result["through_p50_ms"] - result["direct_p50_ms"], 2)
+    report.progress(f"openai gateway first chunk: {result}")
+    return result
+
+
+def measure() -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="chat-bench-gateway-"))
+    with FakeUpstream() as upstream:
+        env = {"LOG_LEVEL": "WARNING", "MODEL_BASE_URL": upstream.base_url, "MODEL_ALLOW_ANY": "true"}
+        server = ServerProcess(work / "data", env=env).start()
+        try:
+            return asyncio.run(_measure(server.base_url, upstream))
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    measure()
