@@ -21,6 +21,7 @@ from app.chat import history, repository
 from app.core.config import Settings
 from app.main import create_app
 from tests.bounds import measured
+from tests.conftest import StartApp
 from tests.events.conftest import serve
 from tests.factories import TestUser, make_session, make_user
 from tests.stress import scaled
@@ -83,6 +84,31 @@ async def test_a_failure_mid_export_ends_with_an_error_the_client_sees(
     assert document["messages"] == [] and "incomplete" in document["error"]["detail"]
     markdown = await client.get(f"/chat/sessions/{first['_id']}/export?format=md", headers=user.headers)
     assert markdown.text.rstrip().endswith("incomplete; try again**")
+
+
+async def test_an_export_holds_its_slot_until_its_body_ends(
+    start_app: StartApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per-user concurrent exports are bounded (HEAVY_REQUESTS_PER_USER) for as long as they stream."""
+    server = await start_app(heavy_requests_per_user=1)
+    user = await make_user(server)
+    await _chat(server, user, "held")
+    reading, release = asyncio.Event(), asyncio.Event()
+    real = repository.messages_in_seq_range
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        reading.set()
+        await release.wait()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "messages_in_seq_range", slow)
+    first = asyncio.create_task(server.get("/chat/export", headers=user.headers))
+    await asyncio.wait_for(reading.wait(), 10)  # its response has started; its body is being read
+    second = await asyncio.wait_for(server.get("/chat/export", headers=user.headers), 10)
+    assert second.status_code == 429 and "HEAVY_REQUESTS_PER_USER" in second.json()["detail"]
+    release.set()
+    assert (await asyncio.wait_for(first, 10)).status_code == 200
+    assert (await server.get("/chat/export", headers=user.headers)).status_code == 200
 
 
 async def test_a_session_stream_replay_that_times_out_sends_an_error_event(
