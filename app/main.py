@@ -135,7 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.event_queue_size,
         settings.event_replay_buffer,
         settings.event_streams_per_user,
-        max_streams=settings.event_streams_max,
+        # Streams never take more than half the connections: health checks and others' requests get the rest.
+        max_streams=min(settings.event_streams_max, max(1, settings.max_connections // 2)),
         buffer_bytes=settings.event_replay_buffer_bytes,
     )
     app.state.heavy_requests = OwnerSlots(settings.heavy_requests_per_user)

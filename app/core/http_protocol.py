@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from typing import Any
 
@@ -60,6 +61,19 @@ class HeaderDeadlineH11Protocol(H11Protocol):
         super().__init__(config, server_state, app_state, _loop)
         self.conn = StrictFramingConnection(h11.SERVER, config.h11_max_incomplete_event_size or MAX_HEAD_BYTES)
         self._header_deadline: asyncio.TimerHandle | None = None
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request it cannot parse, as JSON `{"detail"}` like every other
+        error of this server; the connection is closed after it."""
+        body = json.dumps({"detail": msg}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        for event in (h11.Response(status_code=400, headers=headers), h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

@@ -16,6 +16,7 @@ bounds of app.transfer.bounded_json; a zip's conversation files may unpack to no
 
 from __future__ import annotations
 
+import lzma
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -44,7 +45,7 @@ MAX_DEPTH = 100_000
 VALUES_PER_MESSAGE = 100  # JSON values a conversation may hold per message it may have (branches, metadata)
 UNZIPPED_FLOOR = 1024 * 1024
 READABLE_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
-_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
+_DAMAGED = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError)  # OSError: bz2's
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ class ImportLimits:
     max_bytes: int
     max_conversations: int
     max_messages: int
-    max_unzipped_ratio: int = 50
-    max_unzipped_bytes: int = 1024**3
+    max_unzipped_ratio: int
+    max_unzipped_bytes: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ImportLimits:

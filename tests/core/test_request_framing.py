@@ -53,6 +53,7 @@ async def test_content_length_with_chunked_is_a_400_and_nothing_is_smuggled(port
     smuggling = head + b"Content-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SMUGGLED
     answer = await _exchange(port, smuggling)
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert answer.endswith(b'{"detail": "Invalid HTTP request received."}')
     assert answer.count(b"HTTP/1.1 ") == 1, "the smuggled request was served"
     assert b'"status":"ok"' not in answer
 

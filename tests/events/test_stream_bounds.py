@@ -91,3 +91,8 @@ async def test_a_last_event_id_of_non_ascii_digits_is_a_400(client: AsyncClient)
         response = await asyncio.wait_for(client.get(path, headers={**user.headers, "Last-Event-ID": value}), 10)
         assert response.status_code == 400, response.text
         assert "Last-Event-ID" in response.json()["detail"]
+
+
+def test_streams_never_take_more_than_half_the_connections(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"max_connections": 60, "event_streams_max": 1000}))
+    assert app.state.change_hub.max_streams == 30

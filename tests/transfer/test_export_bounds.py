@@ -21,11 +21,13 @@ from app.chat import history, repository
 from app.core.config import Settings
 from app.main import create_app
 from tests.bounds import measured
+from tests.conftest import StartApp
 from tests.events.conftest import serve
 from tests.factories import TestUser, make_session, make_user
+from tests.stress import scaled
 
-READERS = 5
-MESSAGES = 120
+READERS = scaled(3, 5)
+MESSAGES = scaled(80, 500)  # the first page holds at most 57 (8 MiB at the largest message size)
 CONTENT = 30_000  # characters of 3 bytes in UTF-8: 90 KB a message
 
 
@@ -84,6 +86,31 @@ async def test_a_failure_mid_export_ends_with_an_error_the_client_sees(
     assert markdown.text.rstrip().endswith("incomplete; try again**")
 
 
+async def test_an_export_holds_its_slot_until_its_body_ends(
+    start_app: StartApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per-user concurrent exports are bounded (HEAVY_REQUESTS_PER_USER) for as long as they stream."""
+    server = await start_app(heavy_requests_per_user=1)
+    user = await make_user(server)
+    await _chat(server, user, "held")
+    reading, release = asyncio.Event(), asyncio.Event()
+    real = repository.messages_in_seq_range
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        reading.set()
+        await release.wait()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "messages_in_seq_range", slow)
+    first = asyncio.create_task(server.get("/chat/export", headers=user.headers))
+    await asyncio.wait_for(reading.wait(), 10)  # its response has started; its body is being read
+    second = await asyncio.wait_for(server.get("/chat/export", headers=user.headers), 10)
+    assert second.status_code == 429 and "HEAVY_REQUESTS_PER_USER" in second.json()["detail"]
+    release.set()
+    assert (await asyncio.wait_for(first, 10)).status_code == 200
+    assert (await server.get("/chat/export", headers=user.headers)).status_code == 200
+
+
 async def test_a_session_stream_replay_that_times_out_sends_an_error_event(
     client: AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -121,10 +148,12 @@ async def _first_chunk(stack: AsyncExitStack, base_url: str, user: TestUser) -> 
     return response
 
 
+@pytest.mark.stress
 async def test_slow_export_readers_hold_a_bounded_page_each(
     settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Five slow readers took +392 MB; and one that left logged ~238 "socket.send() raised"."""
+    """Five slow readers took +392 MB (a page was 500 messages, whatever their size); and one
+    that left logged ~238 "socket.send() raised exception" lines."""
     app: FastAPI = create_app(settings.model_copy(update={"heavy_requests_per_user": READERS}))
     async with app.router.lifespan_context(app), serve(app) as base_url, AsyncClient(base_url=base_url) as http:
         user = await _big_history(http)
@@ -140,7 +169,7 @@ async def test_slow_export_readers_hold_a_bounded_page_each(
                 await asyncio.sleep(0.3)
         assert len(pages) >= READERS, "the exports read no page (in 30 s)"
         assert max(pages) * history.MESSAGE_MAX_BYTES <= history.PAGE_BYTES
-        assert cost.growth_mb < 45, cost  # the history is 11 MB; a page of it used to be all of it
+        assert cost.growth_mb < 15 * READERS, cost  # a page of 57 messages of 90 KB, and its JSON
         caplog.clear()
         with caplog.at_level(logging.INFO):
             async with AsyncExitStack() as leaving:
