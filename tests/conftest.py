@@ -53,7 +53,16 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
-        await application.state.database.client.drop_database(settings.mongodb_db)
+        await _drop(application.state.database.db)
+
+
+async def _drop(db: AsyncDatabase[Document]) -> None:
+    """Drop the test's database, emptying its collections first: SecantusDB drops an index
+    entry by entry, ~3 ms each (a few hundred indexed messages' search terms took seconds),
+    while deleting the documents first removes them in bulk."""
+    for name in await db.list_collection_names():
+        await db[name].delete_many({})
+    await db.client.drop_database(db.name)
 
 
 @pytest_asyncio.fixture

@@ -1,10 +1,13 @@
 """Search over a user's messages and session titles, newest first, in keyset pages.
 
-The index is read by one term of the query (Query.driving_term) within time slices that start
-narrow at the page's position and widen backwards (chat.paging.activity_windows): SecantusDB
-reads every index entry a filter matches, so a bounded time range is what keeps a common word
-from reading the whole history. Each candidate's stored terms are then checked against every
-word of the query. A page also stops after SCAN_BUDGET candidates: it may then hold fewer items
+The index (search_message_terms, built behind the writes by app.chat.search_indexer) is read
+by the query's rarest stored term, by the per-user counts the indexer keeps, within time
+slices that start narrow at the page's position and widen backwards
+(chat.paging.activity_windows): SecantusDB reads every index entry a filter matches, so a
+bounded time range is what keeps a common word from reading the whole history. The other
+terms, rarest first, are then looked up only at the remaining candidates' exact times (index
+points), and only the page's messages are read, by `_id`: a search never reads a message it
+does not show. A page also stops after SCAN_BUDGET candidates: it may then hold fewer items
 than asked for, with a cursor to go on, so no request reads more than that whatever the query.
 
 Message hits order by (created_at, _id), title hits by their session's creation time (and
@@ -36,6 +39,7 @@ from app.core.types import parse_object_id, utc_now
 
 CURSOR_KIND = "search"
 SCAN_BUDGET = 1000
+PREFIX_WORDS = 20
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,11 @@ class _Candidate:
     @property
     def key(self) -> tuple[datetime, ObjectId]:
         return (self.at, self.id)
+
+    @property
+    def session_id(self) -> ObjectId:
+        session_id: ObjectId = self.document["session_id"]
+        return session_id
 
 
 @dataclass(frozen=True)
@@ -81,21 +90,25 @@ async def search(
         raise UnprocessableContent(str(exc), loc=("query", "q")) from exc
     fingerprint = _fingerprint(query, scope)
     position = _decode(codec, cursor, fingerprint) if cursor is not None else None
+    terms = await _rarest_first(database, scope, query)
     hits: list[tuple[_Candidate, SearchHit]] = []
     examined = 0
     last: _Candidate | None = None
     width = position.width if position else INITIAL_WINDOW
     for window in _slices(position, width):
-        candidates, cut = await _read_slice(database, scope, query, window.slice, SCAN_BUDGET - examined)
+        candidates, cut = await _read_slice(database, scope, query, terms[0], window.slice, SCAN_BUDGET - examined)
         width = window.width
         top = candidates[0].at if candidates else None
-        matched = [c for c in candidates if query.matches(c.document["terms"])]
+        matched = await _matching(database, scope, query, terms, candidates)
         sessions = await _sessions_of(database, scope, matched)
+        page = _PageMessages(database, [c for c in matched if not c.is_title and c.session_id in sessions])
         matched_keys = {c.key for c in matched}
         for candidate in candidates:
             examined += 1
             last = candidate
-            hit = _hit(candidate, query, sessions) if candidate.key in matched_keys else None
+            if candidate.key not in matched_keys:
+                continue
+            hit = _hit(candidate, await page.message(candidate, limit + 1 - len(hits)), query, sessions)
             if hit is not None:
                 hits.append((candidate, hit))
                 if len(hits) > limit:
@@ -104,6 +117,67 @@ async def search(
         if cut or examined >= SCAN_BUDGET:
             return _page(codec, fingerprint, hits, last, _next_width(width, top, last))
     return _page(codec, fingerprint, hits, None, width)
+
+
+async def _rarest_first(database: Database, scope: SearchScope, query: Query) -> list[str]:
+    """The query's stored terms, the fewest of the user's messages holding it first (a term
+    never counted holds none); ties go to the longer term."""
+    terms = list(query.stored_terms)
+    counts = await repository.term_counts(database.db, scope.user_id, terms)
+    return sorted(terms, key=lambda term: (counts.get(term, 0), -len(term)))
+
+
+async def _matching(
+    database: Database, scope: SearchScope, query: Query, terms: list[str], candidates: list[_Candidate]
+) -> list[_Candidate]:
+    """The candidates holding every term of the query: a title by its stored terms; messages
+    by index points of each other term at their times, rarest first (so each look-up is over
+    what the rarer ones left), then, for a last word longer than a prefix term, of the user's
+    words that start with it (up to PREFIX_WORDS of them; past that, _hit checks the text)."""
+    titles = [c for c in candidates if c.is_title and query.matches(c.document["terms"])]
+    messages = [c for c in candidates if not c.is_title]
+    owner = _owner(scope)
+    for term in terms[1:]:
+        messages = await _holding(database, owner, [term], messages)
+    if query.long_prefix is not None and messages:
+        words = await repository.words_starting(database.db, scope.user_id, query.long_prefix, PREFIX_WORDS + 1)
+        if len(words) <= PREFIX_WORDS:
+            messages = await _holding(database, owner, words, messages)
+    return [*titles, *messages]
+
+
+async def _holding(
+    database: Database, owner: Document, terms: list[str], candidates: list[_Candidate]
+) -> list[_Candidate]:
+    """The candidates holding one of `terms`."""
+    found: set[ObjectId] = set()
+    for term in terms:
+        remaining = [c for c in candidates if c.id not in found]
+        if not remaining:
+            break
+        found |= await repository.postings_at(database.db, owner, term, list({c.at for c in remaining}))
+    return [c for c in candidates if c.id in found]
+
+
+class _PageMessages:
+    """The stored messages of the matched candidates in scope, read by `_id` as the page
+    reaches them, as many at a time as the page still wants."""
+
+    def __init__(self, database: Database, matched: list[_Candidate]) -> None:
+        self.database = database
+        self.order = [c.id for c in matched]
+        self.position = {message_id: index for index, message_id in enumerate(self.order)}
+        self.read: dict[ObjectId, Document | None] = {}
+
+    async def message(self, candidate: _Candidate, wanted: int) -> Document | None:
+        start = self.position.get(candidate.id)
+        if candidate.is_title or start is None:
+            return None
+        if candidate.id not in self.read:
+            ids = self.order[start : start + max(wanted, 1)]
+            found = await repository.messages_by_id(self.database.db, ids)
+            self.read.update({message_id: found.get(message_id) for message_id in ids})
+        return self.read[candidate.id]
 
 
 def _next_width(width: timedelta, top: datetime | None, resume: _Candidate | None) -> timedelta:
@@ -130,16 +204,18 @@ def _slices(position: _Position | None, width: timedelta) -> list[_Window]:
     return slices
 
 
+def _owner(scope: SearchScope) -> Document:
+    return {"session_id": scope.session_id} if scope.session_id else {"user_id": scope.user_id}
+
+
 async def _read_slice(
-    database: Database, scope: SearchScope, query: Query, window: TimeSlice, budget: int
+    database: Database, scope: SearchScope, query: Query, term: str, window: TimeSlice, budget: int
 ) -> tuple[list[_Candidate], bool]:
-    """Both streams' candidates in the slice, merged newest first, and whether the budget cut
-    the slice short (then nothing past the last candidate returned was read)."""
-    term = query.driving_term
-    owner = {"session_id": scope.session_id} if scope.session_id else {"user_id": scope.user_id}
-    messages = await repository.messages_with_term(database.db, owner, term, window, budget)
-    merged = [_Candidate(d["created_at"], d["_id"], d, False) for d in messages]
-    cutoffs = [merged[-1].key] if len(messages) >= budget else []
+    """Both streams' candidates holding `term` in the slice, merged newest first, and whether
+    the budget cut the slice short (then nothing past the last candidate returned was read)."""
+    postings = await repository.postings_in(database.db, _owner(scope), term, window, budget)
+    merged = [_Candidate(d["created_at"], d["_id"], d, False) for d in postings]
+    cutoffs = [merged[-1].key] if len(postings) >= budget else []
     if scope.session_id is None:
         titles = await repository.titles_with_term(database.db, scope.user_id, term, window, budget)
         merged += [_Candidate(d["created_at"], d["_id"], d, True) for d in titles]
@@ -155,7 +231,7 @@ async def _read_slice(
 async def _sessions_of(database: Database, scope: SearchScope, matched: list[_Candidate]) -> dict[ObjectId, Document]:
     """The sessions of the matched messages and titles that are the user's (and of the
     platform asked)."""
-    found = await repository.sessions_by_id(database.db, list({c.document["session_id"] for c in matched}))
+    found = await repository.sessions_by_id(database.db, list({c.session_id for c in matched}))
     return {
         session_id: document
         for session_id, document in found.items()
@@ -163,18 +239,21 @@ async def _sessions_of(database: Database, scope: SearchScope, matched: list[_Ca
     }
 
 
-def _hit(candidate: _Candidate, query: Query, sessions: dict[ObjectId, Document]) -> SearchHit | None:
-    document = candidate.document
-    session = sessions.get(document["session_id"])
+def _hit(
+    candidate: _Candidate, message: Document | None, query: Query, sessions: dict[ObjectId, Document]
+) -> SearchHit | None:
+    """The hit of a matched candidate; None when its session is not in scope or its message
+    is gone (deleted since it was indexed)."""
+    session = sessions.get(candidate.session_id)
     if session is None:
         return None
     hit_session = HitSession(id=session["_id"], title=session["title"], platform=session.get("platform", "api"))
     if candidate.is_title:
         return SearchHit(kind="title", session=hit_session, message=None, snippet=_snippet(session["title"], query))
-    message = HitMessage(
-        id=document["_id"], seq=document["seq"], role=document["role"], created_at=document["created_at"]
-    )
-    return SearchHit(kind="message", session=hit_session, message=message, snippet=_snippet(document["content"], query))
+    if message is None or not query.found_in(message["content"]):
+        return None
+    found = HitMessage(id=message["_id"], seq=message["seq"], role=message["role"], created_at=message["created_at"])
+    return SearchHit(kind="message", session=hit_session, message=found, snippet=_snippet(message["content"], query))
 
 
 def _snippet(text: str, query: Query) -> HitSnippet:
