@@ -205,7 +205,8 @@ def _slices(position: _Position | None, width: timedelta) -> list[_Window]:
 
 
 def _owner(scope: SearchScope) -> Document:
-    return {"session_id": scope.session_id} if scope.session_id else {"user_id": scope.user_id}
+    session = {"session_id": scope.session_id} if scope.session_id else {}
+    return {"user_id": scope.user_id, **session}
 
 
 async def _read_slice(

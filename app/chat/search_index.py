@@ -7,6 +7,7 @@ crash, a rebuild racing the change stream) is a duplicate key, ignored, never a 
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,8 @@ from app.chat.terms import text_terms
 from app.core.db import MESSAGE_TERMS, MESSAGES, SEARCH_INDEXER, TERM_COUNTS, Document
 
 DUPLICATE_KEY = 11000
+TOO_LARGE = (10334, 17419)  # BSONObjectTooLarge, and a document grown too large by an update
+TERM_BUCKETS = 32
 INDEXER = "messages"
 
 
@@ -34,12 +37,10 @@ def entry_of(message: Document) -> Document:
     }
 
 
-async def add_entries(db: AsyncDatabase[Document], messages: list[Document]) -> int:
-    """Index `messages` (those indexed already are left as they are) and count the terms of
-    the new entries per user; returns how many entries were added."""
-    if not messages:
-        return 0
-    entries = [entry_of(message) for message in messages]
+async def insert_entries(db: AsyncDatabase[Document], entries: list[Document]) -> list[Document]:
+    """Insert the entries not there yet; returns those it inserted."""
+    if not entries:
+        return []
     failed: set[int] = set()
     try:
         await db[MESSAGE_TERMS].insert_many(entries, ordered=False)
@@ -48,27 +49,43 @@ async def add_entries(db: AsyncDatabase[Document], messages: list[Document]) -> 
         if any(error.get("code") != DUPLICATE_KEY for error in errors):
             raise
         failed = {int(error["index"]) for error in errors}
-    added = [entry for index, entry in enumerate(entries) if index not in failed]
-    counts = Counter((entry["user_id"], term) for entry in added for term in entry["terms"])
-    if counts:
-        updates = [
-            UpdateOne({"user_id": user_id, "term": term}, {"$inc": {"count": count}}, upsert=True)
-            for (user_id, term), count in counts.items()
-        ]
-        await _upsert_counts(db, updates)
-    return len(added)
+    return [entry for index, entry in enumerate(entries) if index not in failed]
 
 
-async def _upsert_counts(db: AsyncDatabase[Document], updates: list[UpdateOne]) -> None:
-    """Two upserts of one new (user, term) may race to insert it (a rebuild next to a former
-    holder still writing): the loser's duplicate key is retried once as an update."""
+def term_count_updates(entries: list[Document]) -> list[UpdateOne]:
+    """Add how many of `entries` hold each term to the user's counts: one update per user and
+    bucket of terms (an upsert per term took ~5 ms on SecantusDB; 32 buckets' updates for
+    2,000 terms ~0.25 s)."""
+    increments: dict[tuple[ObjectId, int], Counter[str]] = {}
+    for entry in entries:
+        for term in entry["terms"]:
+            increments.setdefault((entry["user_id"], term_bucket(term)), Counter())[f"counts.{term}"] += 1
+    return [
+        UpdateOne({"user_id": user_id, "bucket": bucket}, {"$inc": dict(counted)}, upsert=True)
+        for (user_id, bucket), counted in increments.items()
+    ]
+
+
+def term_bucket(term: str) -> int:
+    return zlib.crc32(term.encode()) % TERM_BUCKETS
+
+
+async def count_terms(db: AsyncDatabase[Document], updates: list[UpdateOne]) -> None:
+    """Apply term_count_updates. Two upserts of one new bucket may race to insert it (a
+    rebuild next to a former holder still writing): the loser is retried once, an update
+    then. A bucket grown past the document size limit (a vocabulary of millions) stops
+    counting: the counts only choose which term drives a search."""
+    if not updates:
+        return
     try:
         await db[TERM_COUNTS].bulk_write(updates, ordered=False)
     except BulkWriteError as exc:
         errors = exc.details.get("writeErrors", [])
-        if any(error.get("code") != DUPLICATE_KEY for error in errors):
+        retry = [updates[int(error["index"])] for error in errors if error.get("code") == DUPLICATE_KEY]
+        if any(error.get("code") not in (DUPLICATE_KEY, *TOO_LARGE) for error in errors):
             raise
-        await db[TERM_COUNTS].bulk_write([updates[int(error["index"])] for error in errors], ordered=False)
+        if retry:
+            await db[TERM_COUNTS].bulk_write(retry, ordered=False)
 
 
 async def remove_entries(db: AsyncDatabase[Document], message_ids: list[ObjectId]) -> None:

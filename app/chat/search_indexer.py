@@ -47,6 +47,7 @@ LEASE_SECONDS = 10.0
 MAX_AWAIT_MS = 200
 BATCH_MESSAGES = 200
 BATCH_CHARS = 2_000_000  # of message text per batch: bounds a batch's memory and time
+TERMS_PER_WRITE = 2000
 SCAN_WINDOW = timedelta(minutes=1)
 RETRY_SECONDS = 1.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -158,9 +159,9 @@ class SearchIndexer:
             before = min(ObjectId.from_datetime(start + width), _next_id(until))
             async with self.database.transaction_slots.hold():
                 batch = await search_index.messages_after(db, after, before, BATCH_MESSAGES)
-                added += await search_index.add_entries(db, batch)
-                after = batch[-1]["_id"] if len(batch) == BATCH_MESSAGES else _previous_id(before)
-                await self._save({"rebuild_after": after})
+            added += await self._add(batch)
+            after = batch[-1]["_id"] if len(batch) == BATCH_MESSAGES else _previous_id(before)
+            await self._save({"rebuild_after": after})
             width = max(width / 2, timedelta(seconds=1)) if len(batch) == BATCH_MESSAGES else width * 4
             log.info("search index: rebuilding", extra={"indexed": added, "position": str(after)})
         if self.stop.is_set():
@@ -224,13 +225,41 @@ class SearchIndexer:
 
     async def _apply(self, changes: list[Document]) -> None:
         """Apply the changes in order: consecutive inserts together, consecutive deletes too."""
+        for operation, group in _runs(changes):
+            if operation == "insert":
+                await self._add([change["fullDocument"] for change in group])
+            else:
+                async with self.database.transaction_slots.hold():
+                    await search_index.remove_entries(self.database.db, [c["documentKey"]["_id"] for c in group])
+
+    async def _add(self, messages: list[Document]) -> int:
+        """Index the messages, TERMS_PER_WRITE index terms per write at most (SecantusDB writes
+        ~10,000 index entries a second: a bigger write would outlast DB_TIMEOUT_SECONDS and
+        hold up requests), each write in its turn for a transaction slot."""
         db = self.database.db
-        async with self.database.transaction_slots.hold():
-            for operation, group in _runs(changes):
-                if operation == "insert":
-                    await search_index.add_entries(db, [change["fullDocument"] for change in group])
-                else:
-                    await search_index.remove_entries(db, [change["documentKey"]["_id"] for change in group])
+        added = 0
+        for entries in _by_terms([search_index.entry_of(message) for message in messages]):
+            async with self.database.transaction_slots.hold():
+                inserted = await search_index.insert_entries(db, entries)
+            added += len(inserted)
+            updates = search_index.term_count_updates(inserted)
+            for start in range(0, len(updates), TERMS_PER_WRITE):
+                async with self.database.transaction_slots.hold():
+                    await search_index.count_terms(db, updates[start : start + TERMS_PER_WRITE])
+        return added
+
+
+def _by_terms(entries: list[Document]) -> list[list[Document]]:
+    """The entries in runs of at most TERMS_PER_WRITE terms (an entry alone may hold more)."""
+    runs: list[list[Document]] = [[]]
+    terms = 0
+    for entry in entries:
+        if runs[-1] and terms + len(entry["terms"]) > TERMS_PER_WRITE:
+            runs.append([])
+            terms = 0
+        runs[-1].append(entry)
+        terms += len(entry["terms"])
+    return runs
 
 
 def _runs(changes: list[Document]) -> list[tuple[str, list[Document]]]:

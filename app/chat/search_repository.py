@@ -1,5 +1,5 @@
 """The reads search makes: one stored term within a bounded time range, newest first, from
-the indexes user_terms_recent / session_terms_recent (search_message_terms) and
+the indexes user_terms_recent of search_message_terms and of
 user_terms_recent (session_titles); the other terms only at the candidates' exact times; the
 messages of a page by `_id`; the per-user term counts that pick the rarest term.
 
@@ -18,6 +18,7 @@ from bson import ObjectId
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from app.chat.search_index import term_bucket
 from app.core.db import MESSAGE_TERMS, MESSAGES, SESSION_TITLES, SESSIONS, TERM_COUNTS, Document
 
 
@@ -43,8 +44,13 @@ POINTS_PER_READ = 50
 
 async def term_counts(db: AsyncDatabase[Document], user_id: ObjectId, terms: list[str]) -> dict[str, int]:
     """How many of the user's messages hold each of `terms` (as the indexer counted them)."""
-    cursor = db[TERM_COUNTS].find({"user_id": user_id, "term": {"$in": terms}}, {"term": 1, "count": 1})
-    return {document["term"]: int(document["count"]) async for document in cursor}
+    buckets = list({term_bucket(term) for term in terms})
+    cursor = db[TERM_COUNTS].find({"user_id": user_id, "bucket": {"$in": buckets}})
+    counts: dict[str, int] = {}
+    async for document in cursor:
+        stored = document.get("counts", {})
+        counts.update({term: int(stored[term]) for term in terms if term in stored})
+    return counts
 
 
 async def postings_in(
@@ -55,8 +61,8 @@ async def postings_in(
     limit: int,
 ) -> list[Document]:
     """The index entries (_id, session_id, created_at; not the terms) of `owner`'s messages
-    ({"user_id": ...} or {"session_id": ...}) holding `term` in the window, newest first, at
-    most `limit`."""
+    ({"user_id": ...}, and "session_id" for one session) holding `term` in the window, newest
+    first, at most `limit`."""
     query = {**owner, "terms": term, **window.filter("created_at")}
     cursor = db[MESSAGE_TERMS].find(query, POSTING_FIELDS).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
     return await cursor.limit(limit).to_list(limit)
@@ -75,10 +81,14 @@ async def postings_at(db: AsyncDatabase[Document], owner: Document, term: str, t
 
 async def words_starting(db: AsyncDatabase[Document], user_id: ObjectId, prefix: str, limit: int) -> list[str]:
     """Words of the user's messages starting with `prefix` (as counted by the indexer, so
-    perhaps some no longer held), at most `limit`."""
-    query = {"user_id": user_id, "term": {"$gte": prefix, "$lt": prefix[:-1] + chr(ord(prefix[-1]) + 1)}}
-    cursor = db[TERM_COUNTS].find(query, {"term": 1}).limit(limit)
-    return [document["term"] async for document in cursor]
+    perhaps some no longer held), at most `limit`. Reads every bucket of counts: a bounded
+    number of documents."""
+    words: list[str] = []
+    async for document in db[TERM_COUNTS].find({"user_id": user_id}):
+        words += [term for term in document.get("counts", {}) if term.startswith(prefix)]
+        if len(words) >= limit:
+            break
+    return words[:limit]
 
 
 async def messages_by_id(db: AsyncDatabase[Document], message_ids: list[ObjectId]) -> dict[ObjectId, Document]:
