@@ -40,6 +40,8 @@ from app.core.types import parse_object_id, utc_now
 CURSOR_KIND = "search"
 SCAN_BUDGET = 1000
 PREFIX_WORDS = 20
+RARE_COUNT = 200
+RARE_WINDOW = timedelta(days=36_500)  # a term held by few messages: all of them in one read
 
 
 @dataclass(frozen=True)
@@ -90,16 +92,20 @@ async def search(
         raise UnprocessableContent(str(exc), loc=("query", "q")) from exc
     fingerprint = _fingerprint(query, scope)
     position = _decode(codec, cursor, fingerprint) if cursor is not None else None
-    terms = await _rarest_first(database, scope, query)
+    prefix_words = await _prefix_words(database, scope, query)
+    required = list(query.stored_terms)
+    if prefix_words is not None and len(prefix_words) == 1:  # the last word can only be this one
+        required, prefix_words = [*query.exact, *prefix_words], None
+    terms, rare = await _rarest_first(database, scope, required)
     hits: list[tuple[_Candidate, SearchHit]] = []
     examined = 0
     last: _Candidate | None = None
-    width = position.width if position else INITIAL_WINDOW
+    width = position.width if position else (RARE_WINDOW if rare else INITIAL_WINDOW)
     for window in _slices(position, width):
         candidates, cut = await _read_slice(database, scope, query, terms[0], window.slice, SCAN_BUDGET - examined)
         width = window.width
         top = candidates[0].at if candidates else None
-        matched = await _matching(database, scope, query, terms, candidates)
+        matched = await _matching(database, scope, query, terms, prefix_words, candidates)
         sessions = await _sessions_of(database, scope, matched)
         page = _PageMessages(database, [c for c in matched if not c.is_title and c.session_id in sessions])
         matched_keys = {c.key for c in matched}
@@ -119,16 +125,31 @@ async def search(
     return _page(codec, fingerprint, hits, None, width)
 
 
-async def _rarest_first(database: Database, scope: SearchScope, query: Query) -> list[str]:
-    """The query's stored terms, the fewest of the user's messages holding it first (a term
-    never counted holds none); ties go to the longer term."""
-    terms = list(query.stored_terms)
+async def _rarest_first(database: Database, scope: SearchScope, terms: list[str]) -> tuple[list[str], bool]:
+    """`terms`, the fewest of the user's messages holding it first (a term never counted
+    holds none; ties go to the longer term), and whether the first is rare enough (at most
+    RARE_COUNT) to read all its entries at once rather than in widening windows."""
     counts = await repository.term_counts(database.db, scope.user_id, terms)
-    return sorted(terms, key=lambda term: (counts.get(term, 0), -len(term)))
+    ordered = sorted(terms, key=lambda term: (counts.get(term, 0), -len(term)))
+    return ordered, counts.get(ordered[0], 0) <= RARE_COUNT
+
+
+async def _prefix_words(database: Database, scope: SearchScope, query: Query) -> list[str] | None:
+    """The user's words starting with a last word longer than a prefix term, when they are
+    few enough to look up (None: nothing to look up, or _hit checks the text)."""
+    if query.long_prefix is None:
+        return None
+    words = await repository.words_starting(database.db, scope.user_id, query.long_prefix, PREFIX_WORDS + 1)
+    return words if len(words) <= PREFIX_WORDS else None
 
 
 async def _matching(
-    database: Database, scope: SearchScope, query: Query, terms: list[str], candidates: list[_Candidate]
+    database: Database,
+    scope: SearchScope,
+    query: Query,
+    terms: list[str],
+    prefix_words: list[str] | None,
+    candidates: list[_Candidate],
 ) -> list[_Candidate]:
     """The candidates holding every term of the query: a title by its stored terms; messages
     by index points of each other term at their times, rarest first (so each look-up is over
@@ -136,18 +157,15 @@ async def _matching(
     words that start with it (up to PREFIX_WORDS of them; past that, _hit checks the text)."""
     titles = [c for c in candidates if c.is_title and query.matches(c.document["terms"])]
     messages = [c for c in candidates if not c.is_title]
-    owner = _owner(scope)
     for term in terms[1:]:
-        messages = await _holding(database, owner, [term], messages)
-    if query.long_prefix is not None and messages:
-        words = await repository.words_starting(database.db, scope.user_id, query.long_prefix, PREFIX_WORDS + 1)
-        if len(words) <= PREFIX_WORDS:
-            messages = await _holding(database, owner, words, messages)
+        messages = await _holding(database, scope.user_id, [term], messages)
+    if prefix_words is not None and messages:
+        messages = await _holding(database, scope.user_id, prefix_words, messages)
     return [*titles, *messages]
 
 
 async def _holding(
-    database: Database, owner: Document, terms: list[str], candidates: list[_Candidate]
+    database: Database, user_id: ObjectId, terms: list[str], candidates: list[_Candidate]
 ) -> list[_Candidate]:
     """The candidates holding one of `terms`."""
     found: set[ObjectId] = set()
@@ -155,7 +173,7 @@ async def _holding(
         remaining = [c for c in candidates if c.id not in found]
         if not remaining:
             break
-        found |= await repository.postings_at(database.db, owner, term, list({c.at for c in remaining}))
+        found |= await repository.postings_at(database.db, user_id, term, list({c.at for c in remaining}))
     return [c for c in candidates if c.id in found]
 
 
@@ -204,19 +222,21 @@ def _slices(position: _Position | None, width: timedelta) -> list[_Window]:
     return slices
 
 
-def _owner(scope: SearchScope) -> Document:
-    session = {"session_id": scope.session_id} if scope.session_id else {}
-    return {"user_id": scope.user_id, **session}
-
-
 async def _read_slice(
     database: Database, scope: SearchScope, query: Query, term: str, window: TimeSlice, budget: int
 ) -> tuple[list[_Candidate], bool]:
     """Both streams' candidates holding `term` in the slice, merged newest first, and whether
-    the budget cut the slice short (then nothing past the last candidate returned was read)."""
-    postings = await repository.postings_in(database.db, _owner(scope), term, window, budget)
-    merged = [_Candidate(d["created_at"], d["_id"], d, False) for d in postings]
-    cutoffs = [merged[-1].key] if len(postings) >= budget else []
+    the budget cut the slice short (then nothing past the last candidate returned was read).
+    In one session: the user's entries, the session's kept (SecantusDB plans a filter on a
+    field its index lacks as a collection scan, and a second index would double every
+    message's index writes)."""
+    postings = await repository.postings_in(database.db, scope.user_id, term, window, budget)
+    cutoffs = [(postings[-1]["created_at"], postings[-1]["_id"])] if len(postings) >= budget else []
+    merged = [
+        _Candidate(d["created_at"], d["_id"], d, False)
+        for d in postings
+        if scope.session_id is None or d["session_id"] == scope.session_id
+    ]
     if scope.session_id is None:
         titles = await repository.titles_with_term(database.db, scope.user_id, term, window, budget)
         merged += [_Candidate(d["created_at"], d["_id"], d, True) for d in titles]

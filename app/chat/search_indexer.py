@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bson import ObjectId
+from bson import ObjectId, Timestamp
 from pymongo.errors import OperationFailure, PyMongoError
 
 from app.chat import search_index
@@ -48,6 +48,7 @@ MAX_AWAIT_MS = 200
 BATCH_MESSAGES = 200
 BATCH_CHARS = 2_000_000  # of message text per batch: bounds a batch's memory and time
 TERMS_PER_WRITE = 2000
+BATCH_WAIT_SECONDS = 0.1
 SCAN_WINDOW = timedelta(minutes=1)
 RETRY_SECONDS = 1.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -195,8 +196,7 @@ class SearchIndexer:
                     if changes:
                         await self._apply(changes)
                     token = stream.resume_token or token
-                    if asked_at is not None:
-                        self.caught_up_at = asked_at
+                    self._caught_up(changes[-1] if changes else None, asked_at)
                     if changes or utc_now() - saved_at >= _lease_time() / 4:
                         await self._save({"token": token, "caught_up_at": self.caught_up_at})
                         saved_at = utc_now()
@@ -207,12 +207,23 @@ class SearchIndexer:
             raise
         return token
 
+    def _caught_up(self, last: Document | None, asked_at: datetime | None) -> None:
+        """Move caught_up_at to the commit time of the last change applied (every change
+        committed before it is applied too: the stream is in commit order), or to when an
+        empty answer was asked for."""
+        times = [self.caught_up_at, asked_at, _commit_time(last) if last is not None else None]
+        self.caught_up_at = max((t for t in times if t is not None), default=None)
+
     async def _next_batch(self, stream: Any) -> tuple[list[Document], datetime | None]:
         """Changes until the stream has none (then also when it was asked last: everything
-        committed before that is in the batch) or the batch is full."""
+        committed before that is in the batch), the batch is full, or BATCH_WAIT has passed
+        since its first change (a steady trickle must not wait for a full batch)."""
         changes: list[Document] = []
         chars = 0
+        started = asyncio.get_running_loop().time()
         while len(changes) < BATCH_MESSAGES and chars < BATCH_CHARS:
+            if changes and asyncio.get_running_loop().time() - started > BATCH_WAIT_SECONDS:
+                break
             asked_at = utc_now()
             change = await stream.try_next()
             if change is None:
@@ -260,6 +271,15 @@ def _by_terms(entries: list[Document]) -> list[list[Document]]:
         runs[-1].append(entry)
         terms += len(entry["terms"])
     return runs
+
+
+def _commit_time(change: Document) -> datetime | None:
+    """The change's commit time: its wallTime (MongoDB 6+), else its clusterTime (seconds)."""
+    wall = change.get("wallTime")
+    if isinstance(wall, datetime):
+        return wall
+    cluster = change.get("clusterTime")
+    return cluster.as_datetime() if isinstance(cluster, Timestamp) else None
 
 
 def _runs(changes: list[Document]) -> list[tuple[str, list[Document]]]:

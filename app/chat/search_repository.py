@@ -54,27 +54,24 @@ async def term_counts(db: AsyncDatabase[Document], user_id: ObjectId, terms: lis
 
 
 async def postings_in(
-    db: AsyncDatabase[Document],
-    owner: Document,
-    term: str,
-    window: TimeSlice,
-    limit: int,
+    db: AsyncDatabase[Document], user_id: ObjectId, term: str, window: TimeSlice, limit: int
 ) -> list[Document]:
-    """The index entries (_id, session_id, created_at; not the terms) of `owner`'s messages
-    ({"user_id": ...}, and "session_id" for one session) holding `term` in the window, newest
-    first, at most `limit`."""
-    query = {**owner, "terms": term, **window.filter("created_at")}
+    """The index entries (_id, session_id, created_at; not the terms) of the user's messages
+    holding `term` in the window, newest first, at most `limit`."""
+    query = {"user_id": user_id, "terms": term, **window.filter("created_at")}
     cursor = db[MESSAGE_TERMS].find(query, POSTING_FIELDS).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
     return await cursor.limit(limit).to_list(limit)
 
 
-async def postings_at(db: AsyncDatabase[Document], owner: Document, term: str, times: list[datetime]) -> set[ObjectId]:
-    """The ids of `owner`'s messages created at one of `times` holding `term`: one point of
+async def postings_at(
+    db: AsyncDatabase[Document], user_id: ObjectId, term: str, times: list[datetime]
+) -> set[ObjectId]:
+    """The ids of the user's messages created at one of `times` holding `term`: one point of
     the index per time, however common the term (a few times per command: SecantusDB's cost
     of an $in grows faster than its length, ~5 ms for 50 points, ~2.5 s for 1,000)."""
     found: set[ObjectId] = set()
     for start in range(0, len(times), POINTS_PER_READ):
-        query = {**owner, "terms": term, "created_at": {"$in": times[start : start + POINTS_PER_READ]}}
+        query = {"user_id": user_id, "terms": term, "created_at": {"$in": times[start : start + POINTS_PER_READ]}}
         found.update([document["_id"] async for document in db[MESSAGE_TERMS].find(query, {"_id": 1})])
     return found
 
