@@ -249,7 +249,9 @@ class SearchIndexer:
         hold up requests), each write in its turn for a transaction slot."""
         db = self.database.db
         added = 0
-        for entries in _by_terms([search_index.entry_of(message) for message in messages]):
+        # Folding the words of a batch (up to BATCH_CHARS of text) is CPU work: off the event loop.
+        all_entries = await asyncio.to_thread(lambda: [search_index.entry_of(message) for message in messages])
+        for entries in _by_terms(all_entries):
             async with self.database.transaction_slots.hold():
                 inserted = await search_index.insert_entries(db, entries)
             added += len(inserted)
