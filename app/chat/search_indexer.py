@@ -50,6 +50,7 @@ BATCH_CHARS = 2_000_000  # of message text per batch: bounds a batch's memory an
 TERMS_PER_WRITE = 2000
 BATCH_WAIT_SECONDS = 0.1
 SCAN_WINDOW = timedelta(minutes=1)
+MAX_SCAN_WINDOW = timedelta(days=365)
 RETRY_SECONDS = 1.0
 STOP_TIMEOUT_SECONDS = 10.0
 PIPELINE = [{"$match": {"ns.coll": MESSAGES, "operationType": {"$in": ["insert", "delete", "invalidate", "drop"]}}}]
@@ -163,7 +164,11 @@ class SearchIndexer:
             added += await self._add(batch)
             after = batch[-1]["_id"] if len(batch) == BATCH_MESSAGES else _previous_id(before)
             await self._save({"rebuild_after": after})
-            width = max(width / 2, timedelta(seconds=1)) if len(batch) == BATCH_MESSAGES else width * 4
+            width = (
+                max(width / 2, timedelta(seconds=1))
+                if len(batch) == BATCH_MESSAGES
+                else min(width * 4, MAX_SCAN_WINDOW)
+            )
             log.info("search index: rebuilding", extra={"indexed": added, "position": str(after)})
         if self.stop.is_set():
             return token

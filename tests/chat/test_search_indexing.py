@@ -197,3 +197,18 @@ def test_sigkill_while_indexing_then_every_message_is_found_exactly_once(tmp_pat
         assert set(found) == posted, (len(posted - set(found)), lag)
     finally:
         restarted.stop()
+
+
+async def test_clearing_and_deleting_remove_index_entries(client: AsyncClient, db: AsyncDatabase[Document]) -> None:
+    user = await make_user(client)
+    cleared, deleted, kept = [await make_session(client, user) for _ in range(3)]
+    for session in (cleared, deleted, kept):
+        for i in range(3):
+            await post_message(client, user, session["_id"], f"entry{i} of {session['_id']}")
+    await wait_for_search_index(client)
+    assert await db[MESSAGE_TERMS].count_documents({}) == 9
+    assert (await client.delete(f"/chat/sessions/{cleared['_id']}/messages", headers=user.headers)).status_code == 204
+    assert (await client.delete(f"/chat/sessions/{deleted['_id']}", headers=user.headers)).status_code == 204
+    await wait_for_search_index(client)
+    assert {str(entry["session_id"]) async for entry in db[MESSAGE_TERMS].find({})} == {kept["_id"]}
+    assert len(await _search(client, user, "entry1")) == 1
