@@ -139,9 +139,10 @@ async def test_heavy_posters_never_fail_another_users_plain_posts(
 async def test_two_instances_index_with_one_indexer_and_the_other_takes_over(
     app: FastAPI, client: AsyncClient, start_app: StartApp, db: AsyncDatabase[Document]
 ) -> None:
+    await wait_for_search_index(client)  # the first server holds the lease
     second = await start_app()
     reports = [(await c.get("/readyz")).json()["search_index"] for c in (client, second)]
-    assert sorted(report["indexer_here"] for report in reports) == [False, True]
+    assert [report["indexer_here"] for report in reports] == [True, False]
     user = await make_user(client)
     session = await make_session(client, user)
     for i in range(5):
@@ -152,9 +153,12 @@ async def test_two_instances_index_with_one_indexer_and_the_other_takes_over(
     assert await db[MESSAGE_TERMS].count_documents({}) == 5
 
     app.state.search_indexer.stop.set()  # the first server goes away (its lease released)
+    deadline = time.monotonic() + 30
+    while not (await second.get("/readyz")).json()["search_index"]["indexer_here"]:
+        assert time.monotonic() < deadline, "the second server did not take over"
+        await asyncio.sleep(0.1)
     await post_message(client, user, session["_id"], "after the handover")
     await wait_for_search_index(second)
-    assert (await second.get("/readyz")).json()["search_index"]["indexer_here"] is True
     assert len(await _search(second, user, "handover")) == 1
     assert await db[MESSAGE_TERMS].count_documents({}) == 6
 
