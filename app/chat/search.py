@@ -97,12 +97,14 @@ async def search(
     if prefix_words is not None and len(prefix_words) == 1:  # the last word can only be this one
         required, prefix_words = [*query.exact, *prefix_words], None
     terms, rare = await _rarest_first(database, scope, required)
+    # Titles are not in the counts: they are read by a stored term every matching title holds.
+    title_term = terms[0] if terms[0] in query.stored_terms else query.prefix_term
     hits: list[tuple[_Candidate, SearchHit]] = []
     examined = 0
     last: _Candidate | None = None
     width = position.width if position else (RARE_WINDOW if rare else INITIAL_WINDOW)
     for window in _slices(position, width):
-        candidates, cut = await _read_slice(database, scope, query, terms[0], window.slice, SCAN_BUDGET - examined)
+        candidates, cut = await _read_slice(database, scope, terms[0], title_term, window.slice, SCAN_BUDGET - examined)
         width = window.width
         top = candidates[0].at if candidates else None
         matched = await _matching(database, scope, query, terms, prefix_words, candidates)
@@ -223,10 +225,11 @@ def _slices(position: _Position | None, width: timedelta) -> list[_Window]:
 
 
 async def _read_slice(
-    database: Database, scope: SearchScope, query: Query, term: str, window: TimeSlice, budget: int
+    database: Database, scope: SearchScope, term: str, title_term: str, window: TimeSlice, budget: int
 ) -> tuple[list[_Candidate], bool]:
-    """Both streams' candidates holding `term` in the slice, merged newest first, and whether
-    the budget cut the slice short (then nothing past the last candidate returned was read).
+    """Messages holding `term` and titles holding `title_term` in the slice, merged newest
+    first, and whether the budget cut the slice short (then nothing past the last candidate
+    returned was read).
     In one session: the user's entries, the session's kept (SecantusDB plans a filter on a
     field its index lacks as a collection scan, and a second index would double every
     message's index writes)."""
@@ -238,7 +241,7 @@ async def _read_slice(
         if scope.session_id is None or d["session_id"] == scope.session_id
     ]
     if scope.session_id is None:
-        titles = await repository.titles_with_term(database.db, scope.user_id, term, window, budget)
+        titles = await repository.titles_with_term(database.db, scope.user_id, title_term, window, budget)
         merged += [_Candidate(d["created_at"], d["_id"], d, True) for d in titles]
         if len(titles) >= budget:
             cutoffs.append((titles[-1]["created_at"], titles[-1]["_id"]))

@@ -195,6 +195,16 @@ async def test_the_rarest_word_drives_the_read(client: AsyncClient, monkeypatch:
         assert _contents(page["items"]) == ["needle in the haystack"], q
 
 
+async def test_a_last_word_that_is_one_word_of_the_messages_still_finds_titles(client: AsyncClient) -> None:
+    """The messages hold one word starting with "needl" (so it drives the read), a title
+    another: both are found."""
+    user = await make_user(client)
+    session = await make_session(client, user, "Needlework")
+    await post_message(client, user, session["_id"], "a needle")
+    hits = await _search(client, user, "needl")
+    assert sorted(hit["kind"] for hit in hits) == ["message", "title"]
+
+
 async def test_bad_queries_and_cursors_are_clear_4xx(client: AsyncClient) -> None:
     user = await make_user(client)
     for q in ("", "  ", "?!", "a b c d e f g h i"):
