@@ -93,7 +93,7 @@ class Query:
         return self.prefix if len(self.prefix) > PREFIX_CHARS else None
 
     def matches(self, terms: list[str]) -> bool:
-        """Whether stored `terms` satisfy the query (the index read only the driving term)."""
+        """Whether stored `terms` (a title's) satisfy the query (the index read one of them)."""
         stored = set(terms)
         if not all(word in stored for word in self.exact):
             return False
