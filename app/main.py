@@ -23,6 +23,7 @@ from app.auth.revocation import watch_revocations
 from app.auth.router import router as auth_router
 from app.auth.throttle import PasswordAttempts
 from app.chat.router import router as chat_router
+from app.chat.search_indexer import index_behind_writes
 from app.chat.search_router import router as search_router
 from app.chat.upgrade import upgrade_chat_documents
 from app.core.capacity import OwnerSlots
@@ -74,10 +75,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             async with (
                 watch_revocations(app.state.database, settings.revocation_poll_seconds) as revocations,
                 _change_feed(app.state.database, app.state.change_hub, settings),
+                index_behind_writes(app.state.database) as search_indexer,
                 serve_mcp(app),
                 serve_assistant(app, app.state.database),
             ):
                 app.state.revocations = revocations
+                app.state.search_indexer = search_indexer
                 yield
         finally:
             await close_client(app.state.database.client)

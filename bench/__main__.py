@@ -163,7 +163,7 @@ def run(url: str, uri: str, db_name: str, work: Path) -> dict[str, Any]:
 
     report.progress("agent doors: the client package and the LangChain history")
     doors = integrations.measure(http, url, make_user)
-    searching = search.measure(http, uri, db_name, make_user)
+    searching = search.measure(http, uri, db_name, make_user, None if os.environ.get("MONGODB_URI") else work / "data")
     report.progress("the OpenAI door: /v1/conversations against /chat for the same work")
     openai_door = openai_compat.measure(http, url, load, make_user)
     growth = measure_growth(http, url, uri, db_name)

@@ -37,7 +37,7 @@ def operations(client: AsyncMongoClient[dict[str, Any]], db_name: str) -> dict[s
             now = datetime.now(UTC)
             seq = await repository.claim_seqs(db, session_id, user_id, 1, now, session)
             assert seq is not None
-            document = message_document(session_id, user_id, BENCH_MESSAGE, seq, now)  # with its search terms
+            document = message_document(session_id, user_id, BENCH_MESSAGE, seq, now)
             await repository.insert_messages(db, [document], session)
             return await repository.messages_in_seq_range(db, session_id, seq, seq, session)
 

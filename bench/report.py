@@ -40,8 +40,18 @@ def table(results: dict[str, Any]) -> str:
     if searching:
         lines.append(f"search at {searching['messages']} messages of one user (p50 / p99 ms, requests):")
         for name, cell in searching.items():
-            if isinstance(cell, dict):
+            if isinstance(cell, dict) and "requests" in cell:
                 lines.append(f"  {name:<27}{cell['p50_ms']!s:>8} /{cell['p99_ms']!s:>8}  {cell['requests']}")
+        lag = searching.get("post_to_searchable")
+        if lag:
+            lines.append(
+                f"  post to searchable: p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms "
+                f"({lag['writers']} writers, {lag['posts_per_second']} posts/s)"
+            )
+        lines.append(
+            f"  indexed {searching.get('indexed_per_second')} messages/s; data directory "
+            f"{searching.get('data_dir_bytes_per_message', 'n/a')} bytes per message"
+        )
     replies = results.get("assistant")
     if replies:
         first, writes, together = replies["first_token"], replies["writes"], replies["concurrent"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -108,3 +111,36 @@ async def all_pages(
         if page["next_cursor"] is None:
             return items
         params["cursor"] = page["next_cursor"]
+
+
+SEARCH_INDEX_WAIT_SECONDS = 60.0
+
+
+async def wait_for_search_index(client: AsyncClient, timeout: float = SEARCH_INDEX_WAIT_SECONDS) -> None:
+    """Wait until the search index holds every message stored before this call: until
+    /readyz reports that the indexer caught up after it (search is built behind the writes)."""
+    await _wait_for_index(client, datetime.now(UTC), timeout)
+
+
+async def _wait_for_index(client: AsyncClient, since: datetime, timeout: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        response = await client.get("/readyz")
+        caught_up_at = response.json().get("search_index", {}).get("caught_up_at")
+        if caught_up_at is not None and datetime.fromisoformat(caught_up_at) >= since:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"search index not caught up: {response.text}"
+        await asyncio.sleep(0.02)
+
+
+def wait_for_search_index_over_http(base_url: str, timeout: float = SEARCH_INDEX_WAIT_SECONDS) -> None:
+    """wait_for_search_index against a server process."""
+    since = datetime.now(UTC)
+    deadline = time.monotonic() + timeout
+    while True:
+        body = httpx.get(f"{base_url}/readyz", timeout=5).json()
+        caught_up_at = body.get("search_index", {}).get("caught_up_at")
+        if caught_up_at is not None and datetime.fromisoformat(caught_up_at) >= since:
+            return
+        assert time.monotonic() < deadline, f"search index not caught up: {body}"
+        time.sleep(0.05)

@@ -18,7 +18,6 @@ from app.auth.principal import AuthenticatedUser
 from app.chat import repository
 from app.chat.schemas import MessageCreate, MessageOut, MessageWithReply, ReplyStatus, ReplyTarget
 from app.chat.service import SESSION_NOT_FOUND, _owned_or_404, _session_id, announce_messages, message_document
-from app.chat.terms import text_terms
 from app.core.db import MESSAGES, Database, Document
 from app.core.errors import AppError, NotFound
 from app.core.idempotency import IdempotentRequest, StoredResponse, run_once
@@ -111,9 +110,7 @@ async def write_reply(
 ) -> None:
     """Store the reply's text so far (and its status; `metadata`'s keys are set inside the
     reply's metadata, which the server wrote): one update by `_id`."""
-    fields: Document = {"content": content, "status": status}
-    if status != STREAMING:  # searchable once final (a partial text's terms would churn its index)
-        fields["terms"] = text_terms(content)
+    fields: Document = {"content": content, "status": status}  # searchable once final (search_indexer)
     for key, value in (metadata or {}).items():
         fields[f"metadata.{key}"] = value
     await repository.set_message_fields(database.db, message_id, fields)

@@ -1,10 +1,13 @@
 """Search over a user's messages and session titles, newest first, in keyset pages.
 
-The index is read by one term of the query (Query.driving_term) within time slices that start
-narrow at the page's position and widen backwards (chat.paging.activity_windows): SecantusDB
-reads every index entry a filter matches, so a bounded time range is what keeps a common word
-from reading the whole history. Each candidate's stored terms are then checked against every
-word of the query. A page also stops after SCAN_BUDGET candidates: it may then hold fewer items
+The index (search_message_terms, built behind the writes by app.chat.search_indexer) is read
+by the query's rarest stored term, by the per-user counts the indexer keeps, within time
+slices that start narrow at the page's position and widen backwards
+(chat.paging.activity_windows): SecantusDB reads every index entry a filter matches, so a
+bounded time range is what keeps a common word from reading the whole history. The other
+terms, rarest first, are then looked up only at the remaining candidates' exact times (index
+points), and only the page's messages are read, by `_id`: a search never reads a message it
+does not show. A page also stops after SCAN_BUDGET candidates: it may then hold fewer items
 than asked for, with a cursor to go on, so no request reads more than that whatever the query.
 
 Message hits order by (created_at, _id), title hits by their session's creation time (and
@@ -36,6 +39,9 @@ from app.core.types import parse_object_id, utc_now
 
 CURSOR_KIND = "search"
 SCAN_BUDGET = 1000
+PREFIX_WORDS = 20
+RARE_COUNT = 200
+RARE_WINDOW = timedelta(days=36_500)  # a term held by few messages: all of them in one read
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,11 @@ class _Candidate:
     @property
     def key(self) -> tuple[datetime, ObjectId]:
         return (self.at, self.id)
+
+    @property
+    def session_id(self) -> ObjectId:
+        session_id: ObjectId = self.document["session_id"]
+        return session_id
 
 
 @dataclass(frozen=True)
@@ -81,21 +92,31 @@ async def search(
         raise UnprocessableContent(str(exc), loc=("query", "q")) from exc
     fingerprint = _fingerprint(query, scope)
     position = _decode(codec, cursor, fingerprint) if cursor is not None else None
+    prefix_words = await _prefix_words(database, scope, query)
+    required = list(query.stored_terms)
+    if prefix_words is not None and len(prefix_words) == 1:  # the last word can only be this one
+        required, prefix_words = [*query.exact, *prefix_words], None
+    terms, rare = await _rarest_first(database, scope, required)
+    # Titles are not in the counts: they are read by a stored term every matching title holds.
+    title_term = terms[0] if terms[0] in query.stored_terms else query.prefix_term
     hits: list[tuple[_Candidate, SearchHit]] = []
     examined = 0
     last: _Candidate | None = None
-    width = position.width if position else INITIAL_WINDOW
+    width = position.width if position else (RARE_WINDOW if rare else INITIAL_WINDOW)
     for window in _slices(position, width):
-        candidates, cut = await _read_slice(database, scope, query, window.slice, SCAN_BUDGET - examined)
+        candidates, cut = await _read_slice(database, scope, terms[0], title_term, window.slice, SCAN_BUDGET - examined)
         width = window.width
         top = candidates[0].at if candidates else None
-        matched = [c for c in candidates if query.matches(c.document["terms"])]
+        matched = await _matching(database, scope, query, terms, prefix_words, candidates)
         sessions = await _sessions_of(database, scope, matched)
+        page = _PageMessages(database, [c for c in matched if not c.is_title and c.session_id in sessions])
         matched_keys = {c.key for c in matched}
         for candidate in candidates:
             examined += 1
             last = candidate
-            hit = _hit(candidate, query, sessions) if candidate.key in matched_keys else None
+            if candidate.key not in matched_keys:
+                continue
+            hit = _hit(candidate, await page.message(candidate, limit + 1 - len(hits)), query, sessions)
             if hit is not None:
                 hits.append((candidate, hit))
                 if len(hits) > limit:
@@ -104,6 +125,79 @@ async def search(
         if cut or examined >= SCAN_BUDGET:
             return _page(codec, fingerprint, hits, last, _next_width(width, top, last))
     return _page(codec, fingerprint, hits, None, width)
+
+
+async def _rarest_first(database: Database, scope: SearchScope, terms: list[str]) -> tuple[list[str], bool]:
+    """`terms`, the fewest of the user's messages holding it first (a term never counted
+    holds none; ties go to the longer term), and whether the first is rare enough (at most
+    RARE_COUNT) to read all its entries at once rather than in widening windows."""
+    counts = await repository.term_counts(database.db, scope.user_id, terms)
+    ordered = sorted(terms, key=lambda term: (counts.get(term, 0), -len(term)))
+    return ordered, counts.get(ordered[0], 0) <= RARE_COUNT
+
+
+async def _prefix_words(database: Database, scope: SearchScope, query: Query) -> list[str] | None:
+    """The user's words starting with a last word longer than a prefix term, when they are
+    few enough to look up (None: nothing to look up, or _hit checks the text)."""
+    if query.long_prefix is None:
+        return None
+    words = await repository.words_starting(database.db, scope.user_id, query.long_prefix, PREFIX_WORDS + 1)
+    return words if len(words) <= PREFIX_WORDS else None
+
+
+async def _matching(
+    database: Database,
+    scope: SearchScope,
+    query: Query,
+    terms: list[str],
+    prefix_words: list[str] | None,
+    candidates: list[_Candidate],
+) -> list[_Candidate]:
+    """The candidates holding every term of the query: a title by its stored terms; messages
+    by index points of each other term at their times, rarest first (so each look-up is over
+    what the rarer ones left), then, for a last word longer than a prefix term, of the user's
+    words that start with it (up to PREFIX_WORDS of them; past that, _hit checks the text)."""
+    titles = [c for c in candidates if c.is_title and query.matches(c.document["terms"])]
+    messages = [c for c in candidates if not c.is_title]
+    for term in terms[1:]:
+        messages = await _holding(database, scope.user_id, [term], messages)
+    if prefix_words is not None and messages:
+        messages = await _holding(database, scope.user_id, prefix_words, messages)
+    return [*titles, *messages]
+
+
+async def _holding(
+    database: Database, user_id: ObjectId, terms: list[str], candidates: list[_Candidate]
+) -> list[_Candidate]:
+    """The candidates holding one of `terms`."""
+    found: set[ObjectId] = set()
+    for term in terms:
+        remaining = [c for c in candidates if c.id not in found]
+        if not remaining:
+            break
+        found |= await repository.postings_at(database.db, user_id, term, list({c.at for c in remaining}))
+    return [c for c in candidates if c.id in found]
+
+
+class _PageMessages:
+    """The stored messages of the matched candidates in scope, read by `_id` as the page
+    reaches them, as many at a time as the page still wants."""
+
+    def __init__(self, database: Database, matched: list[_Candidate]) -> None:
+        self.database = database
+        self.order = [c.id for c in matched]
+        self.position = {message_id: index for index, message_id in enumerate(self.order)}
+        self.read: dict[ObjectId, Document | None] = {}
+
+    async def message(self, candidate: _Candidate, wanted: int) -> Document | None:
+        start = self.position.get(candidate.id)
+        if candidate.is_title or start is None:
+            return None
+        if candidate.id not in self.read:
+            ids = self.order[start : start + max(wanted, 1)]
+            found = await repository.messages_by_id(self.database.db, ids)
+            self.read.update({message_id: found.get(message_id) for message_id in ids})
+        return self.read[candidate.id]
 
 
 def _next_width(width: timedelta, top: datetime | None, resume: _Candidate | None) -> timedelta:
@@ -131,17 +225,23 @@ def _slices(position: _Position | None, width: timedelta) -> list[_Window]:
 
 
 async def _read_slice(
-    database: Database, scope: SearchScope, query: Query, window: TimeSlice, budget: int
+    database: Database, scope: SearchScope, term: str, title_term: str, window: TimeSlice, budget: int
 ) -> tuple[list[_Candidate], bool]:
-    """Both streams' candidates in the slice, merged newest first, and whether the budget cut
-    the slice short (then nothing past the last candidate returned was read)."""
-    term = query.driving_term
-    owner = {"session_id": scope.session_id} if scope.session_id else {"user_id": scope.user_id}
-    messages = await repository.messages_with_term(database.db, owner, term, window, budget)
-    merged = [_Candidate(d["created_at"], d["_id"], d, False) for d in messages]
-    cutoffs = [merged[-1].key] if len(messages) >= budget else []
+    """Messages holding `term` and titles holding `title_term` in the slice, merged newest
+    first, and whether the budget cut the slice short (then nothing past the last candidate
+    returned was read).
+    In one session: the user's entries, the session's kept (SecantusDB plans a filter on a
+    field its index lacks as a collection scan, and a second index would double every
+    message's index writes)."""
+    postings = await repository.postings_in(database.db, scope.user_id, term, window, budget)
+    cutoffs = [(postings[-1]["created_at"], postings[-1]["_id"])] if len(postings) >= budget else []
+    merged = [
+        _Candidate(d["created_at"], d["_id"], d, False)
+        for d in postings
+        if scope.session_id is None or d["session_id"] == scope.session_id
+    ]
     if scope.session_id is None:
-        titles = await repository.titles_with_term(database.db, scope.user_id, term, window, budget)
+        titles = await repository.titles_with_term(database.db, scope.user_id, title_term, window, budget)
         merged += [_Candidate(d["created_at"], d["_id"], d, True) for d in titles]
         if len(titles) >= budget:
             cutoffs.append((titles[-1]["created_at"], titles[-1]["_id"]))
@@ -155,7 +255,7 @@ async def _read_slice(
 async def _sessions_of(database: Database, scope: SearchScope, matched: list[_Candidate]) -> dict[ObjectId, Document]:
     """The sessions of the matched messages and titles that are the user's (and of the
     platform asked)."""
-    found = await repository.sessions_by_id(database.db, list({c.document["session_id"] for c in matched}))
+    found = await repository.sessions_by_id(database.db, list({c.session_id for c in matched}))
     return {
         session_id: document
         for session_id, document in found.items()
@@ -163,18 +263,21 @@ async def _sessions_of(database: Database, scope: SearchScope, matched: list[_Ca
     }
 
 
-def _hit(candidate: _Candidate, query: Query, sessions: dict[ObjectId, Document]) -> SearchHit | None:
-    document = candidate.document
-    session = sessions.get(document["session_id"])
+def _hit(
+    candidate: _Candidate, message: Document | None, query: Query, sessions: dict[ObjectId, Document]
+) -> SearchHit | None:
+    """The hit of a matched candidate; None when its session is not in scope or its message
+    is gone (deleted since it was indexed)."""
+    session = sessions.get(candidate.session_id)
     if session is None:
         return None
     hit_session = HitSession(id=session["_id"], title=session["title"], platform=session.get("platform", "api"))
     if candidate.is_title:
         return SearchHit(kind="title", session=hit_session, message=None, snippet=_snippet(session["title"], query))
-    message = HitMessage(
-        id=document["_id"], seq=document["seq"], role=document["role"], created_at=document["created_at"]
-    )
-    return SearchHit(kind="message", session=hit_session, message=message, snippet=_snippet(document["content"], query))
+    if message is None or not query.found_in(message["content"]):
+        return None
+    found = HitMessage(id=message["_id"], seq=message["seq"], role=message["role"], created_at=message["created_at"])
+    return SearchHit(kind="message", session=hit_session, message=found, snippet=_snippet(message["content"], query))
 
 
 def _snippet(text: str, query: Query) -> HitSnippet:

@@ -13,7 +13,6 @@ from app.chat import repository
 from app.chat.metadata import MetadataError, merge_patch, validate_metadata
 from app.chat.paging import SeqRange, message_page_range
 from app.chat.schemas import MessageCreate, MessageList, MessageOut, Page, SessionCreate, SessionOut, SessionUpdate
-from app.chat.terms import text_terms
 from app.core.cursors import CursorCodec
 from app.core.db import MESSAGES, SESSION_DELETIONS, SESSIONS, Database, Document
 from app.core.errors import BadRequest, Conflict, NotFound, UnprocessableContent
@@ -335,18 +334,17 @@ def message_document(
     created_at: datetime,
     original: Document | None = None,
 ) -> Document:
-    """A message as stored: with its search terms, written in the same insert (so in the same
-    transaction), so search never drifts from the messages. `original` is the message as a door
-    received it when its shape holds more than role, content and metadata (an OpenAI item): kept
-    in a field of its own, so that door gives it back exactly as written and the metadata stays
-    the writer's."""
+    """A message as stored: what the user wrote, its seq and time. Search indexes it behind
+    the write (app.chat.search_indexer), so a message costs the same few index writes whatever
+    its text. `original` is the message as a door received it when its shape holds more than
+    role, content and metadata (an OpenAI item): kept in a field of its own, so that door gives
+    it back exactly as written and the metadata stays the writer's."""
     document: Document = {
         "session_id": session_id,
         "user_id": user_id,
         "role": message.role,
         "content": message.content,
         "metadata": message.metadata,
-        "terms": text_terms(message.content),
         "seq": seq,
         "created_at": created_at,
     }

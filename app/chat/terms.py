@@ -9,6 +9,9 @@ Stored terms: every distinct folded word (cut to MAX_TERM_CHARS), plus for each 
 prefixes of 1..PREFIX_CHARS characters marked with PREFIX_MARK: the last word of a query
 matches as a prefix, and an equality on a marked prefix is an index range as cheap as a word's
 (a range over the terms themselves cannot be combined with the time range a page reads).
+A text gets at most MAX_TERMS_PER_TEXT terms, taken in the order its words first appear: the
+work of indexing one message is bounded whatever its size, and the words past that point of
+a huge message are stored and exported with it but not found by search.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 
 WORD = re.compile(r"\w+")
 MAX_TERM_CHARS = 64
+MAX_TERMS_PER_TEXT = 2000
 PREFIX_CHARS = 3
 PREFIX_MARK = "~"  # never part of a word (\w), so a prefix term never equals a word term
 MAX_QUERY_WORDS = 8
@@ -41,11 +45,14 @@ def _folded_words(text: str) -> list[tuple[str, int, int]]:
 
 
 def text_terms(text: str) -> list[str]:
-    """The terms stored for `text`: its distinct words and their marked short prefixes."""
-    terms: set[str] = set()
+    """The terms stored for `text`: its distinct words and their marked short prefixes, at
+    most MAX_TERMS_PER_TEXT of them (the first words' first)."""
+    terms: dict[str, None] = {}
     for word, _, _ in _folded_words(text):
-        terms.add(word)
-        terms.update(PREFIX_MARK + word[:length] for length in range(1, min(PREFIX_CHARS, len(word)) + 1))
+        for term in (word, *(PREFIX_MARK + word[:n] for n in range(1, min(PREFIX_CHARS, len(word)) + 1))):
+            terms[term] = None
+            if len(terms) >= MAX_TERMS_PER_TEXT:
+                return sorted(terms)
     return sorted(terms)
 
 
@@ -70,21 +77,34 @@ class Query:
         return cls(tuple(dict.fromkeys(words[:-1])), words[-1])
 
     @property
-    def driving_term(self) -> str:
-        """The stored term the index is read by: the longest exact word (longer words tend to
-        be rarer), or else the marked prefix of the last word."""
-        if self.exact:
-            return max(self.exact, key=len)
+    def prefix_term(self) -> str:
+        """The stored term of the last word's first PREFIX_CHARS characters."""
         return PREFIX_MARK + self.prefix[:PREFIX_CHARS]
 
+    @property
+    def stored_terms(self) -> tuple[str, ...]:
+        """Stored terms a matching text holds, each: the exact words and the prefix term."""
+        return (*self.exact, self.prefix_term)
+
+    @property
+    def long_prefix(self) -> str | None:
+        """The last word when it is longer than a stored prefix term (so a text holding the
+        prefix term must still be checked for a word starting with it)."""
+        return self.prefix if len(self.prefix) > PREFIX_CHARS else None
+
     def matches(self, terms: list[str]) -> bool:
-        """Whether stored `terms` satisfy the query (the index read only the driving term)."""
+        """Whether stored `terms` (a title's) satisfy the query (the index read one of them)."""
         stored = set(terms)
         if not all(word in stored for word in self.exact):
             return False
         if len(self.prefix) <= PREFIX_CHARS:
             return PREFIX_MARK + self.prefix in stored
         return any(term.startswith(self.prefix) for term in stored if not term.startswith(PREFIX_MARK))
+
+    def found_in(self, text: str) -> bool:
+        """Whether some word of `text` starts with the last word (the index checked the rest,
+        and the last word's first PREFIX_CHARS characters)."""
+        return self.long_prefix is None or any(word.startswith(self.prefix) for word, _, _ in _folded_words(text))
 
     def _word_matches(self, word: str) -> bool:
         return word in self.exact or word.startswith(self.prefix)

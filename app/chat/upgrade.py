@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from bson import ObjectId
 from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from app.chat.schemas import DEFAULT_PLATFORM
 from app.chat.terms import text_terms
@@ -20,7 +20,7 @@ from app.core.types import utc_now
 
 log = logging.getLogger(__name__)
 SESSIONS_PLATFORM = "chat_sessions.platform"
-SEARCH_TERMS = "search_terms"
+TERMS_OFF_MESSAGES = "search_terms_off_messages"
 LOOKUP_RECORDS = "title_and_source_records"
 PROVENANCE_OUT_OF_METADATA = "import_provenance_out_of_metadata"
 # What an earlier build's imports put into metadata: their source ids had these prefixes.
@@ -31,6 +31,8 @@ OBSOLETE_INDEXES = {
     SESSIONS: ("user_title_terms_recent", "user_source_id_unique", "user_source_id"),
     MESSAGES: ("session_source_id_unique", "session_source_id"),
 }
+# The search indexes an earlier build kept on the messages (now on search_message_terms).
+MESSAGE_TERM_INDEXES = ("user_terms_recent", "session_terms_recent")
 DUPLICATE_KEY = 11000
 IMPORTED = {"metadata.source_id": {"$type": "string"}}
 Write = UpdateOne | InsertOne[Document]
@@ -38,7 +40,7 @@ Write = UpdateOne | InsertOne[Document]
 
 async def upgrade_chat_documents(db: AsyncDatabase[Document]) -> None:
     await _once(db, SESSIONS_PLATFORM, _default_platform)
-    await _once(db, SEARCH_TERMS, _backfill_search_terms)
+    await _once(db, TERMS_OFF_MESSAGES, _drop_terms_from_messages)
     await _once(db, LOOKUP_RECORDS, _backfill_lookup_records)
     await _once(db, PROVENANCE_OUT_OF_METADATA, _provenance_out_of_metadata)
 
@@ -60,15 +62,26 @@ async def _default_platform(db: AsyncDatabase[Document]) -> None:
         log.info("sessions upgraded", extra={"step": SESSIONS_PLATFORM, "sessions": result.modified_count})
 
 
-async def _backfill_search_terms(db: AsyncDatabase[Document]) -> None:
-    """Messages stored before search existed get their terms (new ones are written with them)."""
+async def _drop_terms_from_messages(db: AsyncDatabase[Document]) -> None:
+    """An earlier build stored each message's search terms on it, indexed there: the terms go
+    first, in batches with the progress logged, then the indexes (SecantusDB drops an index
+    entry by entry, ~3 ms each: emptied first, it drops in a moment). Resumable (it looks for
+    messages still holding terms) and harmless twice at once. The search index itself is
+    built from the messages by app.chat.search_indexer."""
 
     async def updates() -> AsyncIterator[Write]:
-        async for document in db[MESSAGES].find({"terms": {"$exists": False}}, {"content": 1}):
-            terms = text_terms(document.get("content") or "")
-            yield UpdateOne({"_id": document["_id"]}, {"$set": {"terms": terms}})
+        async for document in db[MESSAGES].find({"terms": {"$exists": True}}, {"_id": 1}):
+            yield UpdateOne({"_id": document["_id"]}, {"$unset": {"terms": ""}})
 
-    await _write_in_batches(db, MESSAGES, updates(), SEARCH_TERMS)
+    await _write_in_batches(db, MESSAGES, updates(), TERMS_OFF_MESSAGES)
+    await _drop_indexes(db, MESSAGES, MESSAGE_TERM_INDEXES)
+
+
+async def _drop_indexes(db: AsyncDatabase[Document], collection: str, names: tuple[str, ...]) -> None:
+    existing = {index["name"] async for index in await db[collection].list_indexes()}
+    for name in set(names) & existing:
+        with contextlib.suppress(OperationFailure):  # dropped by another server just now
+            await db[collection].drop_index(name)
 
 
 async def _backfill_lookup_records(db: AsyncDatabase[Document]) -> None:
@@ -98,9 +111,7 @@ async def _backfill_lookup_records(db: AsyncDatabase[Document]) -> None:
     await _write_in_batches(db, MESSAGE_SOURCES, message_sources(), LOOKUP_RECORDS)
     await db[SESSIONS].update_many({"title_terms": {"$exists": True}}, {"$unset": {"title_terms": ""}})
     for collection, names in OBSOLETE_INDEXES.items():
-        existing = {index["name"] async for index in await db[collection].list_indexes()}
-        for name in set(names) & existing:
-            await db[collection].drop_index(name)
+        await _drop_indexes(db, collection, names)
 
 
 async def _provenance_out_of_metadata(db: AsyncDatabase[Document]) -> None:

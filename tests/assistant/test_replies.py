@@ -10,7 +10,7 @@ from httpx import AsyncClient
 from tests.assistant.conftest import UPSTREAM_KEY
 from tests.assistant.fake_upstream import FakeUpstream
 from tests.assistant.helpers import sse_events, wait_for_reply
-from tests.factories import make_session, make_user
+from tests.factories import make_session, make_user, wait_for_search_index
 
 
 async def test_post_with_reply_stores_both_and_completes(
@@ -105,3 +105,23 @@ async def test_no_model_configured_is_503(client: AsyncClient, start_app: Any) -
         assert response.status_code == 503, (path, response.text)
         assert response.json() == {"detail": "no model is configured: set MODEL_BASE_URL"}
     assert (await plain.get(f"/chat/sessions/{session['_id']}/messages", headers=user.headers)).json()["items"] == []
+
+
+async def test_a_completed_reply_is_found_by_search_in_its_final_words(
+    client: AsyncClient, upstream: FakeUpstream, agent: dict[str, Any]
+) -> None:
+    """A reply is stored empty while it streams and updated as it grows: search indexes it again
+    once its text is final (search is built behind the writes, app.chat.search_indexer)."""
+    user = await make_user(client)
+    session = await make_session(client, user)
+    posted = await client.post(
+        f"/chat/sessions/{session['_id']}/messages",
+        json={"content": "Say hi", "reply": {"agent": "helper"}},
+        headers=user.headers,
+    )
+    assert posted.status_code == 201, posted.text
+    done = await wait_for_reply(client, user, session["_id"], posted.json()["reply"]["_id"])
+    assert done["content"] == "Hello, world!"
+    await wait_for_search_index(client)
+    hits = (await client.get("/chat/search", params={"q": "world"}, headers=user.headers)).json()["items"]
+    assert [hit["message"]["id"] for hit in hits] == [done["_id"]]

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.browser.harness import DESKTOP, UI, Api
+from tests.factories import wait_for_search_index_over_http
 
 pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import expect  # noqa: E402
@@ -27,6 +28,7 @@ def test_search_finds_old_messages_and_opens_the_chat_at_them(make_ui: MakeUI, a
         response = api.http.post(f"/chat/sessions/{session['_id']}/messages/batch", json=batch, headers=user.headers)
         assert response.status_code == 201, response.text
     api.message(user, other["_id"], "buy quokka plush toy")
+    wait_for_search_index_over_http(str(api.http.base_url))
 
     ui = make_ui(DESKTOP)
     ui.goto()

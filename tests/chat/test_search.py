@@ -3,24 +3,37 @@ first in keyset pages, index-backed, and true after renames and deletes."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from bson import ObjectId
+from fastapi import FastAPI
 from httpx import AsyncClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.chat import search
 from app.chat.search_repository import TimeSlice
-from app.chat.terms import PREFIX_MARK, Query, text_terms
-from app.chat.upgrade import LOOKUP_RECORDS, SEARCH_TERMS, upgrade_chat_documents
-from app.core.db import MESSAGES, MIGRATIONS, SESSION_TITLES, SESSIONS, Document
+from app.chat.terms import MAX_TERMS_PER_TEXT, PREFIX_MARK, text_terms
+from app.chat.upgrade import LOOKUP_RECORDS, TERMS_OFF_MESSAGES, upgrade_chat_documents
+from app.core.db import (
+    MESSAGE_TERMS,
+    MESSAGES,
+    MIGRATIONS,
+    SEARCH_INDEXER,
+    SESSION_TITLES,
+    SESSIONS,
+    TERM_COUNTS,
+    Document,
+)
+from tests.conftest import StartApp
 from tests.explain import assert_uses_index
-from tests.factories import TestUser, all_pages, make_session, make_user, post_message
+from tests.factories import TestUser, all_pages, make_session, make_user, post_message, wait_for_search_index
 
 
 async def _search(client: AsyncClient, user: TestUser, q: str, **params: Any) -> list[dict[str, Any]]:
+    await wait_for_search_index(client)
     return await all_pages(client, user, "/chat/search", q=q, **params)
 
 
@@ -152,18 +165,44 @@ async def test_pages_are_newest_first_without_gaps_or_repeats(client: AsyncClien
 async def test_a_page_stops_at_its_scan_budget_and_the_cursor_goes_on(
     client: AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A common first word with a rare conjunction reads at most SCAN_BUDGET candidates per
-    request: pages may come back short, never wrong."""
+    """Two words each in many messages, together in one old one: a request reads at most
+    SCAN_BUDGET candidates, so pages may come back short, never wrong."""
     monkeypatch.setattr(search, "SCAN_BUDGET", 5)
     user = await make_user(client)
     session = await make_session(client, user)
-    texts = [f"common filler {i}" for i in range(20)]
-    texts[3] = "common rare"
+    texts = ["alpha beta", *(f"alpha filler {i}" for i in range(10)), *(f"beta filler {i}" for i in range(10))]
     body = {"messages": [{"content": text} for text in texts]}
     await client.post(f"/chat/sessions/{session['_id']}/messages/batch", json=body, headers=user.headers)
-    first = (await client.get("/chat/search", params={"q": "common rare"}, headers=user.headers)).json()
+    await wait_for_search_index(client)
+    first = (await client.get("/chat/search", params={"q": "alpha beta"}, headers=user.headers)).json()
     assert first["items"] == [] and first["next_cursor"]
-    assert _contents(await _search(client, user, "common rare")) == ["common rare"]
+    assert _contents(await _search(client, user, "alpha beta")) == ["alpha beta"]
+
+
+async def test_the_rarest_word_drives_the_read(client: AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression (issue 18): a common word with a rare one read the index by the longer word
+    (here the common one), page after page of candidates; the rare word's few hits now come
+    on the first page, whatever the order or length of the words."""
+    monkeypatch.setattr(search, "SCAN_BUDGET", 5)
+    user = await make_user(client)
+    session = await make_session(client, user)
+    texts = ["needle in the haystack", *(f"haystack straw {i}" for i in range(20))]
+    body = {"messages": [{"content": text} for text in texts]}
+    await client.post(f"/chat/sessions/{session['_id']}/messages/batch", json=body, headers=user.headers)
+    await wait_for_search_index(client)
+    for q in ("haystack needle", "needle haystack", "haystack need"):
+        page = (await client.get("/chat/search", params={"q": q}, headers=user.headers)).json()
+        assert _contents(page["items"]) == ["needle in the haystack"], q
+
+
+async def test_a_last_word_that_is_one_word_of_the_messages_still_finds_titles(client: AsyncClient) -> None:
+    """The messages hold one word starting with "needl" (so it drives the read), a title
+    another: both are found."""
+    user = await make_user(client)
+    session = await make_session(client, user, "Needlework")
+    await post_message(client, user, session["_id"], "a needle")
+    hits = await _search(client, user, "needl")
+    assert sorted(hit["kind"] for hit in hits) == ["message", "title"]
 
 
 async def test_bad_queries_and_cursors_are_clear_4xx(client: AsyncClient) -> None:
@@ -181,17 +220,37 @@ async def test_bad_queries_and_cursors_are_clear_4xx(client: AsyncClient) -> Non
     assert forged.status_code == 400 and "abc" not in forged.text
 
 
-@pytest.mark.parametrize("q", ["train", "blue train", "the blue tr"])
-async def test_explain_shows_index_reads_for_one_two_and_three_words(db: AsyncDatabase[Document], q: str) -> None:
+async def test_explain_shows_index_reads_for_every_read_search_makes(db: AsyncDatabase[Document]) -> None:
     user_id, session_id = ObjectId(), ObjectId()
-    await db[MESSAGES].insert_one({"user_id": user_id, "session_id": session_id, "terms": text_terms("blue train")})
-    term = Query.parse(q).driving_term
     now = datetime.now(UTC)
+    await db[MESSAGE_TERMS].insert_one(
+        {"user_id": user_id, "session_id": session_id, "terms": text_terms("blue train"), "created_at": now}
+    )
     for window in (TimeSlice(now - timedelta(minutes=1), None), TimeSlice(None, now, ObjectId())):
-        for owner in ({"user_id": user_id}, {"session_id": session_id}):
-            await assert_uses_index(db, MESSAGES, {**owner, "terms": term, **window.filter("created_at")})
-        await assert_uses_index(db, SESSION_TITLES, {"user_id": user_id, "terms": term, **window.filter("created_at")})
+        await assert_uses_index(db, MESSAGE_TERMS, {"user_id": user_id, "terms": "blue", **window.filter("created_at")})
+        await assert_uses_index(
+            db, SESSION_TITLES, {"user_id": user_id, "terms": "blue", **window.filter("created_at")}
+        )
+    await assert_uses_index(db, MESSAGE_TERMS, {"user_id": user_id, "terms": "train", "created_at": {"$in": [now]}})
+    await db[TERM_COUNTS].insert_one({"user_id": user_id, "bucket": 1, "counts": {"train": 1}})
+    await assert_uses_index(db, TERM_COUNTS, {"user_id": user_id, "bucket": {"$in": [1, 2]}})
+    await assert_uses_index(db, TERM_COUNTS, {"user_id": user_id})
+    await assert_uses_index(db, MESSAGES, {"_id": {"$in": [ObjectId(), ObjectId()]}})
     await assert_uses_index(db, SESSIONS, {"_id": {"$in": [session_id, ObjectId()]}})
+
+
+async def test_messages_hold_what_the_user_wrote_and_nothing_of_search(
+    client: AsyncClient, db: AsyncDatabase[Document]
+) -> None:
+    """Regression (issue 18): every message carried its search terms, written (and indexed,
+    one entry per word) in its own transaction, and read back with it on every read."""
+    user = await make_user(client)
+    session = await make_session(client, user)
+    posted = await post_message(client, user, session["_id"], "lean words only")
+    (stored,) = await db[MESSAGES].find({"_id": ObjectId(posted["_id"])}).to_list()
+    assert set(stored) == {"_id", "session_id", "user_id", "role", "content", "metadata", "seq", "created_at"}
+    assert {index["name"] async for index in await db[MESSAGES].list_indexes()} == {"_id_", "session_seq_unique"}
+    assert _contents(await _search(client, user, "lean")) == ["lean words only"]
 
 
 def test_terms_hold_words_and_marked_prefixes() -> None:
@@ -201,28 +260,61 @@ def test_terms_hold_words_and_marked_prefixes() -> None:
     )
 
 
-async def test_the_migration_gives_older_messages_and_titles_their_terms(
+def test_a_texts_terms_are_bounded_and_the_first_words_kept() -> None:
+    words = [f"word{i:05d}" for i in range(6000)]
+    terms = text_terms(" ".join(words) + " " + "x" * 500)
+    assert len(terms) == MAX_TERMS_PER_TEXT
+    assert "word00000" in terms and "word05999" not in terms
+    assert max(len(term) for term in text_terms("y" * 10_000)) == 64
+
+
+async def test_the_upgrade_takes_search_terms_off_older_messages(
     client: AsyncClient, db: AsyncDatabase[Document]
 ) -> None:
     """Also the upgrade from the build that kept title terms on the sessions, with their
     index: both go, so posts no longer pay for them."""
     user = await make_user(client)
     session = await make_session(client, user, "Old title")
-    await post_message(client, user, session["_id"], "stored before search existed")
-    await db[MESSAGES].update_many({}, {"$unset": {"terms": ""}})
+    await post_message(client, user, session["_id"], "stored by an older build")
+    await db[MESSAGES].update_many({}, {"$set": {"terms": ["stored", "older"]}})
+    await db[MESSAGES].create_index(
+        [("user_id", 1), ("terms", 1), ("created_at", -1), ("_id", -1)], name="user_terms_recent"
+    )
     await db[SESSION_TITLES].delete_many({})
     await db[SESSIONS].update_many({}, {"$set": {"title_terms": ["old"]}})
     await db[SESSIONS].create_index([("user_id", 1), ("title_terms", 1)], name="user_title_terms_recent")
-    await db[MIGRATIONS].delete_many({"name": {"$in": [SEARCH_TERMS, LOOKUP_RECORDS]}})
-    assert await _search(client, user, "existed") == []
-    await upgrade_chat_documents(db)
-    assert _contents(await _search(client, user, "existed")) == ["stored before search existed"]
-    assert [hit["kind"] for hit in await _search(client, user, "old title")] == ["title"]
+    await db[MIGRATIONS].delete_many({"name": {"$in": [TERMS_OFF_MESSAGES, LOOKUP_RECORDS]}})
+    await asyncio.gather(upgrade_chat_documents(db), upgrade_chat_documents(db))  # two servers at once
+    assert await db[MESSAGES].count_documents({"terms": {"$exists": True}}) == 0
+    assert "user_terms_recent" not in {index["name"] async for index in await db[MESSAGES].list_indexes()}
     assert await db[SESSIONS].count_documents({"title_terms": {"$exists": True}}) == 0
     assert "user_title_terms_recent" not in {index["name"] async for index in await db[SESSIONS].list_indexes()}
-    await db[MIGRATIONS].delete_many({"name": LOOKUP_RECORDS})
-    await upgrade_chat_documents(db)  # run again (two servers starting at once): no duplicate
     assert [hit["kind"] for hit in await _search(client, user, "old title")] == ["title"]
+    assert _contents(await _search(client, user, "older build")) == ["stored by an older build"]
+
+
+async def test_a_new_indexer_builds_the_index_of_stored_messages(
+    app: FastAPI, client: AsyncClient, db: AsyncDatabase[Document], start_app: StartApp
+) -> None:
+    """Messages stored before this build (or with the index lost) are indexed from the stored
+    messages by the first server that takes the indexer's lease, once each."""
+    user = await make_user(client)
+    session = await make_session(client, user)
+    body = {"messages": [{"content": f"stored earlier number{i}"} for i in range(30)]}
+    await client.post(f"/chat/sessions/{session['_id']}/messages/batch", json=body, headers=user.headers)
+    await wait_for_search_index(client)
+    app.state.search_indexer.stop.set()
+    while app.state.search_indexer.holding:
+        await asyncio.sleep(0.02)
+    await db[MESSAGE_TERMS].delete_many({})
+    await db[SEARCH_INDEXER].delete_many({})
+    await db[SEARCH_INDEXER].insert_one(
+        {"name": "messages", "holder": "a server that died", "expires_at": datetime.now(UTC)}
+    )
+    second = await start_app()
+    await wait_for_search_index(second)
+    assert len(await all_pages(second, user, "/chat/search", q="stored")) == 30
+    assert await db[MESSAGE_TERMS].count_documents({}) == 30
 
 
 def test_after_a_dense_stretch_the_next_page_starts_narrow() -> None:

@@ -11,6 +11,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.factories import wait_for_search_index
 from tests.integrations.conftest import Account
 
 READ_TOOLS = {"list_sessions", "read_messages", "search_messages"}
@@ -51,6 +52,8 @@ async def test_every_tool_over_http_answers_the_rest_models(account: Account) ->
         ]
         page = result_json(await mcp.call_tool("read_messages", {"session_id": created["_id"], "after_seq": 1}))
         sessions = result_json(await mcp.call_tool("list_sessions", {"platform": "agent", "limit": 5}))
+        async with httpx.AsyncClient(base_url=account.base_url) as server:
+            await wait_for_search_index(server)
         found = result_json(await mcp.call_tool("search_messages", {"q": "what is", "platform": "agent"}))
         in_session = result_json(await mcp.call_tool("search_messages", {"q": "4", "session_id": created["_id"]}))
         foreign = await mcp.call_tool("search_messages", {"q": "4", "session_id": "0" * 24})

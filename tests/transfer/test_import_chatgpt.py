@@ -11,7 +11,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from app.core.config import Settings
-from tests.factories import TestUser, all_pages, make_user
+from tests.factories import TestUser, all_pages, make_user, wait_for_search_index
 from tests.transfer import chatgpt_export
 from tests.transfer.chatgpt_export import T0
 
@@ -48,6 +48,7 @@ async def _check_imported(client: AsyncClient, user: TestUser) -> None:
     assert messages[2]["metadata"] == {"model": "gpt-4o"}
     assert messages[3]["metadata"] == {"non_text_parts": [{"content_type": "image_asset_pointer"}]}
     assert [m["metadata"] for m in messages[:2]] == [{}, {}]  # provenance is kept off the user's metadata
+    await wait_for_search_index(client)
     hits = (await client.get("/chat/search", params={"q": "cafe brasil"}, headers=user.headers)).json()["items"]
     assert [hit["message"]["seq"] for hit in hits] == [5]
 
