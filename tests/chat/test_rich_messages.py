@@ -9,11 +9,20 @@ from httpx import AsyncClient
 from pymongo import monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
-from app.core.db import MESSAGE_TERMS, MESSAGES, REVOCATIONS, SEARCH_INDEXER, SESSIONS, TERM_COUNTS, Document
+from app.core.db import (
+    GENERATIONS,
+    MESSAGE_TERMS,
+    MESSAGES,
+    REVOCATIONS,
+    SEARCH_INDEXER,
+    SESSIONS,
+    TERM_COUNTS,
+    Document,
+)
 from tests.conftest import StartApp
 from tests.factories import all_pages, make_session, make_user, post_message
 
-BACKGROUND_COLLECTIONS = {REVOCATIONS, SEARCH_INDEXER, MESSAGE_TERMS, TERM_COUNTS}
+BACKGROUND_COLLECTIONS = {REVOCATIONS, SEARCH_INDEXER, MESSAGE_TERMS, TERM_COUNTS, GENERATIONS}
 
 TOOL_CALL = {
     "tool_calls": [
@@ -111,7 +120,7 @@ class _CommandCounter(monitoring.CommandListener):
         if event.command_name in {"hello", "isMaster", "ping", "endSessions", "saslStart", "saslContinue"}:
             return
         if event.command.get(event.command_name) in BACKGROUND_COLLECTIONS:
-            return  # the revocation poller, and the search indexer working behind the writes
+            return  # the revocation poller, the search indexer and the reply sweeper, in the background
         if _change_stream_command(event.command_name, event.command):
             return  # the server's one change stream polls in the background, not per request
         self.commands.append(event.command_name)
