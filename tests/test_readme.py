@@ -12,9 +12,10 @@ Conventions for whoever writes README:
   The shell runs in a fresh directory with the checkout's `.venv` linked into it (so
   `.venv/bin/chat-admin` works as written), the server's DATA_DIR, and a HOME and
   XDG_CONFIG_HOME of its own (`chat login` writes there).
-- Settings README asks to export before `make run` are in `server_env` below: the server gets
-  them, and so does the shell. Blocks that need more of the server (a model upstream, say)
-  extend that fixture: start the fake upstream there and return its URL as MODEL_BASE_URL.
+- Settings README asks to export (or put in `.env`) before `make run` are in `server_env`
+  below: the server gets them, and so does the shell. The model server README's `.env` points
+  at (Ollama) is the fake upstream of tests/assistant, serving README's model name, given to
+  the server as MODEL_BASE_URL; the test checks that README's blocks reached it.
 - A block that follows a stream bounds it itself (`curl --max-time`, `timeout`), and a curl
   whose status matters uses --fail-with-body or README's `expect` helper.
 """
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.assistant.fake_upstream import FakeUpstream
 from tests.server_process import REPO_ROOT, ServerProcess
 
 README = REPO_ROOT / "README.md"
@@ -91,10 +93,21 @@ def server_errors(log: Path) -> list[str]:
     return found
 
 
+README_MODEL = "llama3.2"  # the model README's agents use (Ollama's, in README's example)
+
+
 @pytest.fixture
-def server_env() -> dict[str, str]:
-    """Settings README says to export before `make run`; the server and the shell get them."""
-    return {"METRICS_TOKEN": secrets.token_urlsafe(32)}
+def upstream() -> Iterator[FakeUpstream]:
+    """The model server README's `.env` points at (Ollama there): a fake that serves README's model."""
+    with FakeUpstream(models=[README_MODEL]) as fake:
+        yield fake
+
+
+@pytest.fixture
+def server_env(upstream: FakeUpstream) -> dict[str, str]:
+    """Settings README says to put in `.env` or export before `make run`; the server and the
+    shell get them."""
+    return {"METRICS_TOKEN": secrets.token_urlsafe(32), "MODEL_BASE_URL": upstream.base_url}
 
 
 @pytest.fixture
@@ -113,7 +126,7 @@ def test_sh_blocks_are_found_in_order_and_skip_marks_are_honoured() -> None:
 
 
 def test_every_readme_shell_block_runs_against_a_fresh_server(
-    readme_server: ServerProcess, server_env: dict[str, str], tmp_path: Path
+    readme_server: ServerProcess, server_env: dict[str, str], upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     blocks = sh_blocks(README.read_text())
     assert len(blocks) >= 8, "README's shell blocks were not found"
@@ -136,5 +149,6 @@ def test_every_readme_shell_block_runs_against_a_fresh_server(
     where = f"README.md:{readme_line.get(int(failed_at.group(1)), '?')}" if failed_at else "?"
     output = f"--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-4000:]}"
     assert done.returncode == 0, f"failed at {where}\n{output}"
+    assert README_MODEL in {request.get("model") for request in upstream.requests}, "no reply reached the model"
     errors = server_errors(readme_server.log_path)
     assert not errors, "the server answered 5xx or logged an error:\n" + "\n".join(errors[:10])
