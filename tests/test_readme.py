@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.assistant.fake_upstream import FakeUpstream
+from tests.assistant.fake_upstream import FakeUpstream, Script
 from tests.server_process import REPO_ROOT, ServerProcess
 
 README = REPO_ROOT / "README.md"
@@ -98,8 +98,11 @@ README_MODEL = "llama3.2"  # the model README's agents use (Ollama's, in README'
 
 @pytest.fixture
 def upstream() -> Iterator[FakeUpstream]:
-    """The model server README's `.env` points at (Ollama there): a fake that serves README's model."""
-    with FakeUpstream(models=[README_MODEL]) as fake:
+    """The model server README's `.env` points at (Ollama there): a fake that serves README's
+    model at a local model's pace (about 5 s a reply), so that README's cancel meets a reply
+    still being written, and what follows it must work as it would for a user of Ollama."""
+    paced = Script(pieces=["Tagus", ", ", "Douro", " and ", "Mondego", ". "] * 8, delay=0.1)
+    with FakeUpstream(default=paced, models=[README_MODEL]) as fake:
         yield fake
 
 
