@@ -154,12 +154,14 @@ export function onTokenChangedElsewhere(handler) {
 
 // ---- requests -----------------------------------------------------------------------------
 
-async function request(method, path, { json, form, query, headers: extraHeaders, auth = true } = {}) {
+/** `stream`: ask for an event stream, and resolve to the Response itself when it succeeds
+ * (errors are still JSON, and handled as for every other request). */
+async function request(method, path, { json, form, query, headers: extraHeaders, auth = true, stream = false } = {}) {
   const url = new URL(path, window.location.origin);
   for (const [name, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null) url.searchParams.set(name, String(value));
   }
-  const headers = { Accept: "application/json", ...extraHeaders };
+  const headers = { Accept: stream ? "text/event-stream" : "application/json", ...extraHeaders };
   let body;
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -180,6 +182,7 @@ async function request(method, path, { json, form, query, headers: extraHeaders,
     if (refreshed) response = await send(url, method, headers, body, auth);
   }
   if (response.status === 204) return null;
+  if (stream && response.ok) return response;
   const data = await response.json().catch(() => null);
   if (response.ok) return data;
 
@@ -318,8 +321,11 @@ export const api = {
   listMessagesAfter: (id, afterSeq, limit) =>
     request("GET", `/chat/sessions/${encodeURIComponent(id)}/messages`, { query: { limit, after_seq: afterSeq } }),
   search: (q, limit, cursor) => request("GET", "/chat/search", { query: { q, limit, cursor } }),
-  postMessage: (id, content) =>
-    request("POST", `/chat/sessions/${encodeURIComponent(id)}/messages`, { json: { content, role: "user" } }),
+  postMessage: (id, content, retryKey) =>
+    request("POST", `/chat/sessions/${encodeURIComponent(id)}/messages`, {
+      json: { content, role: "user" },
+      headers: { "Idempotency-Key": retryKey },
+    }),
   changePassword: (currentPassword, newPassword) =>
     request("POST", "/auths/password", { json: { current_password: currentPassword, new_password: newPassword } }),
   listApiKeys: (limit, cursor) => request("GET", "/auths/api-keys", { query: { limit, cursor } }),
@@ -333,10 +339,24 @@ export const api = {
   // Replies the server generates (503 when no model is configured).
   repliesConfig: () => request("GET", "/replies/config"),
   models: () => request("GET", "/models"),
-  /** {message, reply}: the message and the reply the server now writes (status "streaming"). */
-  postWithReply: (id, content, reply) =>
-    request("POST", `/chat/sessions/${encodeURIComponent(id)}/messages`, { json: { content, role: "user", reply } }),
-  askReply: (id, reply) => request("POST", `/chat/sessions/${encodeURIComponent(id)}/replies`, { json: reply }),
+  /** The message and the reply the server now writes, streamed in the response (see
+   * replystream.js): `reply.created` {message, reply}, `reply.delta`s, `reply.done`. A retry with
+   * the same `retryKey` replays them and starts no second reply. */
+  postWithReply: (id, content, reply, retryKey) =>
+    request("POST", `/chat/sessions/${encodeURIComponent(id)}/messages`, {
+      json: { content, role: "user", reply },
+      query: { stream: true },
+      headers: { "Idempotency-Key": retryKey },
+      stream: true,
+    }),
+  /** A new reply to the chat as it stands, streamed like postWithReply's (`reply.created` is the reply). */
+  askReply: (id, reply, retryKey) =>
+    request("POST", `/chat/sessions/${encodeURIComponent(id)}/replies`, {
+      json: reply,
+      query: { stream: true },
+      headers: { "Idempotency-Key": retryKey },
+      stream: true,
+    }),
   cancelReply: (id, messageId) =>
     request("POST", `/chat/sessions/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/cancel`),
 };

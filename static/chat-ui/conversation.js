@@ -6,6 +6,7 @@ import { ApiError, api } from "./api.js";
 import { loadDraft, saveDraft } from "./drafts.js";
 import { renderMarkdown } from "./markdown.js";
 import { targetOfReply } from "./replies.js";
+import { readReplyStream } from "./replystream.js";
 import { el, linkify, timeElement } from "./text.js";
 import { metadataDetails, toolCalls, toolResult } from "./toolcalls.js";
 
@@ -75,11 +76,16 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
   let sentHere = [];
   let shown = new Set();
   const replies = new Map(); // the latest state of the replies shown, by id
+  const textToRender = new Map(); // a streaming reply's newest text, drawn at the next frame
+  let frame = 0;
+  let sendKey = null; // the Idempotency-Key of a send whose outcome is unknown (a network failure)
+  const retryKeys = new Map(); // the same, for Retry, by the failed reply's id
 
   /** Append a message once: the UI's own posts also come back on the live stream. */
   function appendMessage(message) {
     if (shown.has(message._id)) return false;
     shown.add(message._id);
+    message = newest(message);
     if (message.status) replies.set(message._id, message);
     list.append(messageItem(message));
     return true;
@@ -206,10 +212,14 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
     sendError.hidden = true;
     input.readOnly = true;
     updateSendState();
+    sendKey = sendKey || api.newRetryKey();
     try {
       const replyTarget = getReplyTarget();
-      const answer = replyTarget ? await api.postWithReply(target._id, content, replyTarget) : null;
-      const message = answer ? answer.message : await api.postMessage(target._id, content);
+      const answer = replyTarget
+        ? await streamReply(api.postWithReply(target._id, content, replyTarget, sendKey), (body) => body.reply)
+        : null;
+      const message = answer ? answer.message : await api.postMessage(target._id, content, sendKey);
+      sendKey = null;
       saveDraft(getUserId(), target._id, "");
       if (session && session._id === target._id && newerAfter !== null) {
         input.value = "";
@@ -230,6 +240,7 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
         updated_at: message.created_at,
       });
     } catch (error) {
+      if (error instanceof ApiError) sendKey = null; // refused: a new request next time
       if (!(error instanceof ApiError && error.status === 401) && session && session._id === target._id) {
         sendErrorText.textContent = `Not sent: ${error.message}`;
         sendError.hidden = false;
@@ -254,6 +265,7 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
     }
   });
   input.addEventListener("input", () => {
+    sendKey = null; // a changed message is a new request
     if (session) saveDraft(getUserId(), session._id, input.value);
     updateSendState();
   });
@@ -272,10 +284,15 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
         replaceMessage(await api.cancelReply(id, item.dataset.id));
       } else if (button.dataset.action === "retry") {
         const failed = replies.get(item.dataset.id);
-        const reply = await api.askReply(id, targetOfReply((failed && failed.metadata) || {}));
+        const key = retryKeys.get(item.dataset.id) || api.newRetryKey();
+        retryKeys.set(item.dataset.id, key);
+        const response = api.askReply(id, targetOfReply((failed && failed.metadata) || {}), key);
+        const reply = await streamReply(response, (body) => body);
+        retryKeys.delete(item.dataset.id);
         if (session && session._id === id && appendMessage(reply)) scrollToBottom();
       }
     } catch (error) {
+      if (error instanceof ApiError) retryKeys.delete(item.dataset.id);
       button.disabled = false;
       if (!(error instanceof ApiError)) throw error;
       sendErrorText.textContent = error.message;
@@ -283,12 +300,67 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
     }
   });
 
-  /** Redraw a message shown already (a reply growing): one synchronous swap, no flicker. */
+  /** The newest state known of a reply (it may have grown or ended before it was shown). */
+  function newest(message) {
+    const known = message.status ? replies.get(message._id) : undefined;
+    if (!known || message.status !== "streaming") return message;
+    return known.status !== "streaming" || known.content.length > message.content.length ? known : message;
+  }
+
+  /** The reply streamed in `pending` (a Response promise): resolves with what it created once
+   * it starts; its text is then drawn as it grows, and its final state once done. */
+  async function streamReply(pending, replyOf) {
+    return readReplyStream(await pending, replyOf, {
+      onCreated: (reply) => {
+        if (!replies.has(reply._id)) replies.set(reply._id, reply);
+      },
+      onText: growReply,
+      onDone: (message) => {
+        if (!replaceMessage(message)) replies.set(message._id, message); // shown later as it ended
+      },
+    });
+  }
+
+  /** A streaming reply's text, drawn at the next frame if longer than what is shown: its text
+   * only grows, so the longest is the newest, whether it came from the response's stream or
+   * from the session's (which takes over when the first one drops). */
+  function growReply(id, content) {
+    const current = replies.get(id);
+    const newest = textToRender.get(id);
+    if (!current || current.status !== "streaming") return;
+    if (content.length <= (newest !== undefined ? newest.length : current.content.length)) return;
+    textToRender.set(id, content);
+    if (!frame) frame = requestAnimationFrame(drawGrownReplies);
+  }
+
+  /** At most once a frame: each grown reply's Markdown swapped in at once (no flicker), its
+   * Stop button left in place (a click on it is never lost to a redraw). */
+  function drawGrownReplies() {
+    frame = 0;
+    for (const [id, content] of textToRender) {
+      const current = replies.get(id);
+      if (!current || current.status !== "streaming") continue;
+      replies.set(id, { ...current, content }); // shown with it when not shown yet
+      const text = list.querySelector(`li[data-id="${id}"] .message-text`);
+      if (!text) continue;
+      const follow = atBottom();
+      text.replaceChildren(renderMarkdown(content));
+      if (follow) scrollToBottom();
+    }
+    textToRender.clear();
+  }
+
+  /** Redraw a message shown already (a reply's final state): one synchronous swap, no flicker. */
   function replaceMessage(message) {
     const current = list.querySelector(`li[data-id="${message._id}"]`);
     if (!current) return false;
     const previous = replies.get(message._id);
     if (previous && previous.status !== "streaming" && message.status === "streaming") return true; // stale
+    if (previous && message.status === "streaming" && current.querySelector(".message-text")) {
+      growReply(message._id, message.content);
+      return true;
+    }
+    textToRender.delete(message._id);
     replies.set(message._id, message);
     const follow = atBottom();
     current.replaceWith(messageItem(message));

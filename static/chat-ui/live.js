@@ -12,7 +12,7 @@ const FIRST_RETRY_MS = 1_000;
 const MAX_RETRY_MS = 30_000;
 
 /** Split a byte stream into SSE events: {event, id, data, retry}; comments are skipped. */
-async function readEvents(body, onEvent) {
+export async function readEvents(body, onEvent) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   let current = { data: [] };

@@ -1,9 +1,11 @@
 """Replies in the chat UI, against a server with a fake OpenAI-compatible upstream: the model
-picker, a reply growing with Stop, a second tab seeing the partial text grow, a failed reply
-with its reason and Retry, Markdown rendered safely while it streams; desktop and 375 px."""
+picker, a reply growing token by token in the tab that asked (read from the response's own
+stream) with Stop, a second tab seeing the partial text grow, a failed reply with its reason
+and Retry, Markdown rendered safely while it streams; axe-core clean at desktop and 375 px."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -43,8 +45,20 @@ def server(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) -> 
     process.stop()
 
 
-def _reply(ui: UI) -> object:
-    return ui.page.locator("#message-list .message-assistant").last
+# Every text the streaming reply shows, with when it was shown (page time, ms).
+RECORD_RENDERS = """() => {
+    window.replyRenders = [];
+    const list = document.getElementById("message-list");
+    new MutationObserver(() => {
+        const text = list.querySelector('li[data-status="streaming"] .message-text');
+        const renders = window.replyRenders;
+        const shown = text ? text.textContent : "";
+        if (shown && (!renders.length || renders[renders.length - 1].text !== shown)) {
+            renders.push({t: performance.now(), text: shown});
+        }
+    }).observe(list, {childList: true, subtree: true, characterData: true});
+}"""
+STORED_EVERY_MS = 250  # how often the server writes a reply's text (the session stream's pace)
 
 
 def test_a_reply_streams_in_two_tabs_stops_fails_and_retries(
@@ -84,10 +98,20 @@ def test_a_reply_streams_in_two_tabs_stops_fails_and_retries(
     tab.assert_clean()
     ui.shot("reply complete")
 
-    upstream.default = Script(pieces=["slow "] * 200, delay=0.1)
+    # Token by token: pieces 100 ms apart show one by one, more often than the stored text
+    # (written every 250 ms) could change; the text only grows. Then a pause to look at it.
+    upstream.default = Script(pieces=["slow "] * 200, delay=0.1, stall_after=20, stall_seconds=30)
+    ui.page.evaluate(RECORD_RENDERS)
     ui.send("Count slowly")
     reply = ui.page.locator("#message-list .message-assistant").last
-    expect(reply).to_contain_text("slow")
+    ui.page.wait_for_function("() => window.replyRenders.length >= 12")
+    renders = ui.page.evaluate("window.replyRenders")
+    texts = [render["text"] for render in renders]
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts)), texts
+    elapsed_ms = renders[-1]["t"] - renders[0]["t"]
+    assert len(renders) > elapsed_ms / STORED_EVERY_MS + 2, (elapsed_ms, texts)
+    expect(reply.locator(".message-text")).to_have_text(" ".join(["slow"] * 20), timeout=15_000)
+    ui.assert_accessible("reply streaming with Stop, desktop")
     reply.get_by_role("button", name="Stop").click()
     expect(reply).to_contain_text("Stopped")
     ui.shot("reply stopped")
@@ -97,6 +121,7 @@ def test_a_reply_streams_in_two_tabs_stops_fails_and_retries(
     reply = ui.page.locator("#message-list .message-assistant").last
     expect(reply).to_contain_text("The reply failed: the model is overloaded (500)")
     ui.shot("reply failed")
+    ui.assert_accessible("failed reply with Retry, desktop")
     upstream.default = Script(pieces=["Better", " now."])
     reply.get_by_role("button", name="Retry").click()
     expect(ui.page.locator("#message-list .message-assistant").last).to_contain_text("Better now.")
@@ -118,3 +143,13 @@ def test_a_reply_streams_in_two_tabs_stops_fails_and_retries(
     expect(phone.page.locator("#message-list .message-assistant").last).to_contain_text("Better now.")
     expect(phone.page.locator("#reply-picker")).to_be_visible()
     phone.shot("phone")
+    phone.assert_accessible("picker and a failed reply with Retry, 375 px")
+    upstream.default = Script(pieces=["Thinking", " about", " it"], stall_after=2, stall_seconds=30)
+    phone.send("One more")
+    reply = phone.page.locator("#message-list .message-assistant").last
+    expect(reply.locator(".message-text")).to_have_text("Thinking about")
+    phone.shot("phone streaming")
+    phone.assert_accessible("reply streaming with Stop, 375 px")
+    reply.get_by_role("button", name="Stop").click()
+    expect(reply).to_contain_text("Stopped")
+    phone.shot("phone stopped")
