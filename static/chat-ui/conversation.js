@@ -78,7 +78,7 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
   const replies = new Map(); // the latest state of the replies shown, by id
   const textToRender = new Map(); // a streaming reply's newest text, drawn at the next frame
   let frame = 0;
-  let sendKey = null; // the Idempotency-Key of a send whose outcome is unknown (a network failure)
+  let unsent = null; // {fingerprint, key}: a send whose outcome is unknown (a network failure)
   const retryKeys = new Map(); // the same, for Retry, by the failed reply's id
 
   /** Append a message once: the UI's own posts also come back on the live stream. */
@@ -212,14 +212,18 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
     sendError.hidden = true;
     input.readOnly = true;
     updateSendState();
-    sendKey = sendKey || api.newRetryKey();
+    const replyTarget = getReplyTarget();
+    const fingerprint = JSON.stringify([target._id, content, replyTarget]);
+    // Sent again as it was (the Retry after a network failure): the same Idempotency-Key, so a
+    // send that did reach the server is answered as the first time, never stored twice.
+    if (!unsent || unsent.fingerprint !== fingerprint) unsent = { fingerprint, key: api.newRetryKey() };
+    const sendKey = unsent.key;
     try {
-      const replyTarget = getReplyTarget();
       const answer = replyTarget
         ? await streamReply(api.postWithReply(target._id, content, replyTarget, sendKey), (body) => body.reply)
         : null;
       const message = answer ? answer.message : await api.postMessage(target._id, content, sendKey);
-      sendKey = null;
+      unsent = null;
       saveDraft(getUserId(), target._id, "");
       if (session && session._id === target._id && newerAfter !== null) {
         input.value = "";
@@ -240,7 +244,7 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
         updated_at: message.created_at,
       });
     } catch (error) {
-      if (error instanceof ApiError) sendKey = null; // refused: a new request next time
+      if (error instanceof ApiError) unsent = null; // refused: a new request next time
       if (!(error instanceof ApiError && error.status === 401) && session && session._id === target._id) {
         sendErrorText.textContent = `Not sent: ${error.message}`;
         sendError.hidden = false;
@@ -265,7 +269,6 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
     }
   });
   input.addEventListener("input", () => {
-    sendKey = null; // a changed message is a new request
     if (session) saveDraft(getUserId(), session._id, input.value);
     updateSendState();
   });
@@ -326,9 +329,9 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
    * from the session's (which takes over when the first one drops). */
   function growReply(id, content) {
     const current = replies.get(id);
-    const newest = textToRender.get(id);
+    const drawing = textToRender.get(id);
     if (!current || current.status !== "streaming") return;
-    if (content.length <= (newest !== undefined ? newest.length : current.content.length)) return;
+    if (content.length <= (drawing !== undefined ? drawing.length : current.content.length)) return;
     textToRender.set(id, content);
     if (!frame) frame = requestAnimationFrame(drawGrownReplies);
   }
