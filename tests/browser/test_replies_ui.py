@@ -1,13 +1,16 @@
 """Replies in the chat UI, against a server with a fake OpenAI-compatible upstream: the model
 picker, a reply growing token by token in the tab that asked (read from the response's own
 stream) with Stop, a second tab seeing the partial text grow, a failed reply with its reason
-and Retry, Markdown rendered safely while it streams; axe-core clean at desktop and 375 px."""
+and Retry, a dropped response stream carried on by the session stream, Markdown rendered
+safely while it streams; axe-core clean at desktop and 375 px."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.assistant.fake_upstream import FakeUpstream, Script
@@ -59,6 +62,25 @@ RECORD_RENDERS = """() => {
     }).observe(list, {childList: true, subtree: true, characterData: true});
 }"""
 STORED_EVERY_MS = 250  # how often the server writes a reply's text (the session stream's pace)
+
+
+def _drop_after_created(route: Any, dropped: list[str]) -> None:
+    """Pass the reply's request on, but answer only the stream's first event (`reply.created`):
+    the stream drops there, as a flaky connection would drop it."""
+    request = route.request
+    dropped.append(request.url)
+    headers = {k: v for k, v in request.all_headers().items() if k.lower() not in ("host", "content-length")}
+    with (
+        httpx.Client(timeout=10) as http,
+        http.stream("POST", request.url, headers=headers, content=request.post_data_buffer) as response,
+    ):
+        lines = []
+        for line in response.iter_lines():
+            if not line and lines:
+                break
+            lines.append(line)
+        status = response.status_code
+    route.fulfill(status=status, headers={"Content-Type": "text/event-stream"}, body="\n".join(lines) + "\n\n")
 
 
 def test_a_reply_streams_in_two_tabs_stops_fails_and_retries(
@@ -127,6 +149,17 @@ def test_a_reply_streams_in_two_tabs_stops_fails_and_retries(
     expect(ui.page.locator("#message-list .message-assistant").last).to_contain_text("Better now.")
     ui.shot("retried")
 
+    # The response's stream drops after its first event: the session stream carries the reply on.
+    dropped: list[str] = []
+    ui.page.route("**/messages?stream=true", lambda route: _drop_after_created(route, dropped))
+    upstream.default = Script(pieces=["Carried", " on", " anyway."], delay=0.2)
+    ui.send("Drop the stream")
+    reply = ui.page.locator("#message-list .message-assistant").last
+    expect(reply.locator(".message-text")).to_have_text("Carried on anyway.")
+    expect(reply.get_by_role("button", name="Stop")).to_have_count(0)
+    ui.page.unroute("**/messages?stream=true")
+    assert len(dropped) == 1
+
     ui.page.get_by_role("button", name="New chat").click()  # a new chat takes its picker's choice
     dialog = ui.page.get_by_role("dialog", name="New chat")
     dialog.get_by_label("Title").fill("Second")
@@ -140,7 +173,7 @@ def test_a_reply_streams_in_two_tabs_stops_fails_and_retries(
     phone.goto(f"/chat-ui/#/s/{session['_id']}")
     phone.log_in(user.username, user.password)
     phone.page.locator("#conversation:not([aria-busy])").wait_for()
-    expect(phone.page.locator("#message-list .message-assistant").last).to_contain_text("Better now.")
+    expect(phone.page.locator("#message-list .message-assistant").last).to_contain_text("Carried on anyway.")
     expect(phone.page.locator("#reply-picker")).to_be_visible()
     phone.shot("phone")
     phone.assert_accessible("picker and a failed reply with Retry, 375 px")
