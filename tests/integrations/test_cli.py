@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from chat_client import Client
 
+from tests.factories import wait_for_search_index_over_http
 from tests.integrations.conftest import Account, new_account
 from tests.server_process import free_port
 
@@ -197,6 +198,7 @@ def test_search_walks_every_page_and_follow_starts_with_the_last_messages(accoun
         session = client.session(name="haystack", platform="cli")
         client.append_many(session, [{"content": f"needle number {i}"} for i in range(1, 13)])
         client.append(client.session(name="elsewhere"), "another needle")
+        wait_for_search_index_over_http(account.base_url)  # search is built behind the writes
         everywhere = list(client.search("needle", page_size=5))  # three pages and more
     assert len(everywhere) == 13 and everywhere[0].snippet.text == "another needle"
     with httpx.Client(base_url=account.base_url, headers=account.headers) as rest:

@@ -19,6 +19,7 @@ from chat_client import (
     UnprocessableEntity,
 )
 
+from tests.factories import wait_for_search_index_over_http
 from tests.integrations.conftest import Account
 from tests.integrations.flaky import AsyncFlakyTransport, Faults, FlakyTransport, once
 
@@ -203,5 +204,6 @@ async def test_async_search_walks_every_page(account: Account) -> None:
     async with AsyncClient(account.base_url, api_key=key) as client:
         session = await client.session(name="async-haystack")
         await client.append_many(session, [{"content": f"pin {i}"} for i in range(7)])
+        wait_for_search_index_over_http(account.base_url)  # search is built behind the writes
         hits = [hit async for hit in client.search("pin", session=session, page_size=3)]
     assert [hit.message.seq for hit in hits if hit.message] == list(range(7, 0, -1))
