@@ -41,6 +41,7 @@ CURSOR_KIND = "search"
 SCAN_BUDGET = 1000
 PREFIX_WORDS = 20
 RARE_COUNT = 200
+MESSAGES_PER_READ = 50
 RARE_WINDOW = timedelta(days=36_500)  # a term held by few messages: all of them in one read
 
 
@@ -181,7 +182,9 @@ async def _holding(
 
 class _PageMessages:
     """The stored messages of the matched candidates in scope, read by `_id` as the page
-    reaches them, as many at a time as the page still wants."""
+    reaches them, as many at a time as the page still wants, at most MESSAGES_PER_READ (one
+    read of 200 messages of 32,000 characters is 6 MB: a command that long can outlast the
+    DB timeout on a loaded database)."""
 
     def __init__(self, database: Database, matched: list[_Candidate]) -> None:
         self.database = database
@@ -194,7 +197,7 @@ class _PageMessages:
         if candidate.is_title or start is None:
             return None
         if candidate.id not in self.read:
-            ids = self.order[start : start + max(wanted, 1)]
+            ids = self.order[start : start + min(max(wanted, 1), MESSAGES_PER_READ)]
             found = await repository.messages_by_id(self.database.db, ids)
             self.read.update({message_id: found.get(message_id) for message_id in ids})
         return self.read[candidate.id]

@@ -18,7 +18,11 @@ lease has run out. Each batch holds one of the DB_MAX_TRANSACTIONS slots while i
 queues for it behind requests like any of them, so indexing never takes more than one.
 
 Where there are no change streams (a standalone MongoDB) nothing is indexed behind the writes
-and search finds nothing new; the server warns at start (run MongoDB as a replica set).
+and search finds nothing new: the server warns at start and /readyz reports the index as not
+available (run MongoDB as a replica set). No fallback follows the messages by position: on a
+standalone, ids are made before their inserts land (a slow batch lands after later ids: a
+position over `_id` passes it by), and a reply's final text arrives by update, which no
+position over inserts sees; a fallback that misses messages silently is worse than none.
 """
 
 from __future__ import annotations
@@ -58,6 +62,10 @@ PIPELINE = [{"$match": {"ns.coll": MESSAGES, "operationType": {"$in": OPERATIONS
 # A reply the server writes (app.assistant) is inserted empty while `streaming` and updated as it
 # grows; once it is no longer streaming its text is final, and it is indexed again then.
 STREAMING = "streaming"
+NOT_AVAILABLE = (
+    "the database has no change streams (a standalone server): new messages are not indexed "
+    "for search; run MongoDB as a replica set (a single node is enough)"
+)
 
 
 class _LeaseLost(Exception):
@@ -76,15 +84,20 @@ class IndexStatus:
     indexing: bool
     caught_up_at: datetime | None
     rebuilding: bool
+    available: bool = True  # False on a database without change streams: nothing is indexed
 
     def report(self, now: datetime) -> dict[str, Any]:
         lag = None if self.caught_up_at is None else max(0.0, (now - self.caught_up_at).total_seconds())
-        return {
+        report: dict[str, Any] = {
+            "available": self.available,
             "lag_seconds": None if lag is None else round(lag, 3),
             "caught_up_at": None if self.caught_up_at is None else self.caught_up_at.isoformat(),
             "rebuilding": self.rebuilding,
             "indexer_here": self.indexing,
         }
+        if not self.available:
+            report["detail"] = NOT_AVAILABLE
+        return report
 
 
 class SearchIndexer:
@@ -95,9 +108,12 @@ class SearchIndexer:
         self.holding = False
         self.caught_up_at: datetime | None = None
         self.rebuilding = False
+        self.available = database.supports_transactions  # a replica set: it has change streams
 
     async def status(self) -> IndexStatus:
         """This process's view when it indexes; else the holder's last saved one."""
+        if not self.available:
+            return IndexStatus(False, None, False, available=False)
         if self.holding:
             return IndexStatus(True, self.caught_up_at, self.rebuilding)
         state = await search_index.indexer_state(self.database.db) or {}
@@ -340,11 +356,8 @@ async def _oldest_time(database: Database) -> datetime:
 async def index_behind_writes(database: Database) -> AsyncIterator[SearchIndexer]:
     """Run the indexer for the lifetime of the block (stopped between batches at its end)."""
     indexer = SearchIndexer(database)
-    if not database.supports_transactions:
-        log.warning(
-            "the database has no change streams (a standalone server): new messages are not "
-            "indexed for search; run MongoDB as a replica set (a single node is enough)"
-        )
+    if not indexer.available:
+        log.warning(NOT_AVAILABLE)
         yield indexer
         return
     task = asyncio.create_task(indexer.run(), name="search-indexer")

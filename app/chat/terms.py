@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 WORD = re.compile(r"\w+")
@@ -31,17 +32,23 @@ SNIPPET_LEAD = 40
 
 
 def fold(text: str) -> str:
+    if text.isascii():  # nothing to decompose, and casefold is lower for ASCII: the common case, fast
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-def _folded_words(text: str) -> list[tuple[str, int, int]]:
-    """(folded word, start, end) for each word of `text`; offsets in code points of `text`."""
-    found = []
+def _folded_words(text: str, begin: int = 0, end: int | None = None) -> Iterator[tuple[str, int, int]]:
+    """(folded word, start, end) for each word of `text` that overlaps [begin, end), as they
+    are read (a caller that stops at the first match folds no further); offsets in code
+    points of `text`."""
     for match in WORD.finditer(text):
+        if end is not None and match.start() >= end:
+            return
+        if match.end() <= begin:
+            continue
         for word in WORD.findall(fold(match.group()))[:1]:
-            found.append((word[:MAX_TERM_CHARS], match.start(), match.end()))
-    return found
+            yield word[:MAX_TERM_CHARS], match.start(), match.end()
 
 
 def text_terms(text: str) -> list[str]:
@@ -122,9 +129,11 @@ class Snippet:
 
 
 def snippet(text: str, query: Query, width: int = SNIPPET_CHARS) -> Snippet:
-    spans = [(start, end) for word, start, end in _folded_words(text) if query._word_matches(word)]
-    first = spans[0][0] if spans else 0
+    """Words are folded up to the first match, then only within the snippet: a long text
+    costs a regex scan, not a fold of every word (issue 18: 30 KB messages at limit=200)."""
+    first = next((start for word, start, _ in _folded_words(text) if query._word_matches(word)), 0)
     begin = max(0, min(first - SNIPPET_LEAD, len(text) - width))
     end = min(len(text), begin + width)
-    inside = [(max(s, begin) - begin, min(e, end) - begin) for s, e in spans if s < end and e > begin]
+    spans = [(s, e) for word, s, e in _folded_words(text, begin, end) if query._word_matches(word)]
+    inside = [(max(s, begin) - begin, min(e, end) - begin) for s, e in spans]
     return Snippet(text[begin:end], inside, begin > 0, end < len(text))

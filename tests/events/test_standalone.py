@@ -69,3 +69,26 @@ async def test_without_change_streams_this_servers_writes_still_reach_its_stream
                     assert (await stream.until("session.updated")).json == renamed.json()
                     assert (await api.delete(path, headers=user.headers)).status_code == 204
                     assert (await stream.until("session.deleted")).json["_id"] == session["_id"]
+
+
+async def test_without_change_streams_readyz_says_search_is_not_indexed(
+    standalone_uri: str, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Search is built from the change stream: on a standalone nothing new is indexed, and
+    the server says so at start and in /readyz rather than looking merely behind."""
+    app = create_app(settings.model_copy(update={"mongodb_uri": SecretStr(standalone_uri)}))
+    with caplog.at_level(logging.WARNING):
+        async with app.router.lifespan_context(app), serve(app) as base_url:
+            assert any("not indexed for search" in r.getMessage() for r in caplog.records)
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
+                user = await make_user(api)
+                session = await make_session(api, user)
+                await post_message(api, user, session["_id"], "unindexed words")
+                ready = await api.get("/readyz")
+                assert ready.status_code == 200
+                report = ready.json()["search_index"]
+                assert report["available"] is False
+                assert report["caught_up_at"] is None
+                assert "replica set" in report["detail"]
+                found = await api.get("/chat/search", params={"q": "unindexed"}, headers=user.headers)
+                assert found.status_code == 200 and found.json()["items"] == []
