@@ -41,6 +41,8 @@ from app.openai_compat.schemas import OpenAIMetadata
 log = logging.getLogger(__name__)
 MAX_REQUEST_MESSAGES = 1000
 SESSION_HEADER = "X-Chat-Session"
+ABANDONED = ("failed", "cancelled")  # replies a client may not keep in its history
+MAX_ABANDONED = 32  # read past, at most, when matching the stored history
 _SESSION_NAME: TypeAdapter[str] = TypeAdapter(SessionName)
 CHAT_ROLES: dict[str, Role] = {
     "user": "user",
@@ -176,12 +178,16 @@ def _stored_comparable(document: Document) -> tuple[Any, ...]:
 
 def already_stored(stored: list[Document], sent: list[dict[str, Any]]) -> int:
     """How many of the sent messages the session holds already: the longest common prefix of
-    the session's messages and the sent ones."""
+    the session's messages and the sent ones, passing over the replies that failed or were
+    cancelled and that the client did not keep (it sends the next attempt's reply instead)."""
     matched = 0
-    for document, message in zip(stored, sent, strict=False):
-        if _stored_comparable(document) != _comparable(message):
+    for document in stored:
+        if matched == len(sent):
             break
-        matched += 1
+        if _stored_comparable(document) == _comparable(sent[matched]):
+            matched += 1
+        elif document.get("status") not in ABANDONED:
+            break
     return matched
 
 
@@ -256,9 +262,9 @@ async def new_messages(
     body = SessionCreate(title=title, name=call.session_name, platform="openai")
     created = await service.create_session(database, user_id, body, None, render=lambda d: str(d["_id"]))
     session = await service.find_owned_session(database, created.body, user_id)
-    # The session's first messages, as many as were sent (a read as large as the request).
+    # The session's first messages, as many as were sent and a few abandoned replies.
     stored = await service.stored_messages_between(
-        database, session["_id"], 0, min(int(session["message_count"]), len(sent))
+        database, session["_id"], 0, min(int(session["message_count"]), len(sent) + MAX_ABANDONED)
     )
     first_new = already_stored(stored, sent)
     messages = [to_message(m, f"messages[{first_new + i}]") for i, m in enumerate(sent[first_new:])]

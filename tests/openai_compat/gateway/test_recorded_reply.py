@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import openai
+import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from httpx import AsyncClient
@@ -119,3 +121,25 @@ async def test_a_retried_completion_with_the_same_idempotency_key_runs_once_and_
             ("user", "Hi", None),
             ("assistant", "Hello, world!", "complete"),
         ]
+
+
+async def test_a_failed_reply_stays_failed_and_the_next_turns_pass_over_it(
+    sdk: AsyncOpenAI, client: AsyncClient, user: TestUser, upstream: FakeUpstream, agent: dict[str, Any]
+) -> None:
+    upstream.default = Script(status=500)
+    hi: Any = [{"role": "user", "content": "Hi"}]
+    with pytest.raises(openai.InternalServerError):
+        await sdk.chat.completions.create(model="helper", messages=hi, user="flaky")
+    upstream.default = Script()
+    await sdk.chat.completions.create(model="helper", messages=hi, user="flaky")  # the client tries again
+    more: Any = [*hi, {"role": "assistant", "content": "Hello, world!"}, {"role": "user", "content": "More"}]
+    await sdk.chat.completions.create(model="helper", messages=more, user="flaky")
+    stored = await session_messages(client, user, "flaky")
+    assert [(m["role"], m["content"], m.get("status")) for m in stored] == [
+        ("user", "Hi", None),
+        ("assistant", "", "failed"),
+        ("assistant", "Hello, world!", "complete"),
+        ("user", "More", None),
+        ("assistant", "Hello, world!", "complete"),
+    ]
+    assert stored[1]["metadata"]["error"]["status"] == 500
