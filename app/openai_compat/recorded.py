@@ -128,7 +128,6 @@ def _streamed(assistant: Assistant, call: Call, outbox: Outbox) -> Produce:
             except (openai.OpenAIError, httpx.HTTPError, UpstreamFailure) as exc:
                 outbox.put_nowait(completions.sse(error_body(502, "The model stopped answering")))
                 raise exc if isinstance(exc, UpstreamFailure) else completions.as_upstream_error(exc).failure from exc
-            outbox.put_nowait(DONE)
             return metadata
         finally:
             outbox.put_nowait(None)
@@ -184,6 +183,10 @@ async def relayed(assistant: Assistant, started: Started, first: str | None) -> 
     finally:
         if item is not None:
             assistant.runner.cancel_local(started.reply_id)
+    # [DONE] once the reply's end is stored: a client's next turn, sent at once, is not refused
+    # as the session's reply still being written.
+    if (await ended(assistant, started.reply_id)).status == "complete":
+        yield DONE
 
 
 def _error(reply: MessageOut) -> UpstreamError:
