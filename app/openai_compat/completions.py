@@ -7,8 +7,9 @@ named (header `X-Chat-Session`, else `metadata.session`, else `user`) the named 
 (get-or-create) gets the request's messages it does not hold yet (the longest stored prefix is
 matched, only the new suffix is stored) and, in the same transaction, the reply, which is
 then written as it streams (recorded.py). Without a name, each call is a new session, or none
-when CHAT_COMPLETIONS_RECORD is false. Messages keep their Chat Completions shape (`original`), tool calls and results as
-`metadata.tool_calls` / `metadata.tool_call_id`, as the UI renders them.
+when CHAT_COMPLETIONS_RECORD is false. Messages keep their Chat Completions shape (`original`),
+tool calls and results as `metadata.tool_calls` / `metadata.tool_call_id`, as the UI renders
+them.
 """
 
 from __future__ import annotations
