@@ -37,6 +37,7 @@ from app.openai_compat.errors import error_body
 
 log = logging.getLogger(__name__)
 DONE = "data: [DONE]\n\n"
+STOPPED = completions.sse(error_body(502, "The model stopped answering"))
 Outbox = asyncio.Queue[str | UpstreamError | None]  # SSE events, an error before the first, None: the end
 
 
@@ -124,11 +125,12 @@ def _streamed(assistant: Assistant, call: Call, outbox: Outbox) -> Produce:
                             finish_reason = choice.finish_reason or finish_reason
                         usage = chunk.usage or usage
                         outbox.put_nowait(completions.sse(chunk))
-                metadata = _reply_metadata(finish_reason, usage, tool_calls.listed())
-            except (openai.OpenAIError, httpx.HTTPError, UpstreamFailure) as exc:
-                outbox.put_nowait(completions.sse(error_body(502, "The model stopped answering")))
-                raise exc if isinstance(exc, UpstreamFailure) else completions.as_upstream_error(exc).failure from exc
-            return metadata
+            except (openai.OpenAIError, httpx.HTTPError) as exc:
+                outbox.put_nowait(STOPPED)
+                raise completions.as_upstream_error(exc).failure from exc
+            if finish_reason is None:
+                outbox.put_nowait(STOPPED)
+            return _reply_metadata(finish_reason, usage, tool_calls.listed())
         finally:
             outbox.put_nowait(None)
 

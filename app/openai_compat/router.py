@@ -23,7 +23,7 @@ from app.core.errors import NotFound
 from app.core.idempotency import REPLAYED_HEADER, IdempotencyKey
 from app.openai_compat import completions, conversations, recorded
 from app.openai_compat.completions import CompletionRequest
-from app.openai_compat.errors import OpenAIRoute, error_body, openai_error_responses
+from app.openai_compat.errors import OpenAIRoute, openai_error_responses
 from app.openai_compat.schemas import (
     DEFAULT_ITEMS_PAGE,
     ConversationCreate,
@@ -182,7 +182,7 @@ async def _unrecorded(chunks: AsyncStream[ChatCompletionChunk]) -> AsyncIterator
         async for event in completions.passed_on(chunks):
             yield event
     except (openai.OpenAIError, httpx.HTTPError):
-        yield completions.sse(error_body(502, "The model stopped answering"))
+        yield recorded.STOPPED
         return
     yield recorded.DONE
 

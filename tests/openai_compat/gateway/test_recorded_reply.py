@@ -143,3 +143,19 @@ async def test_a_failed_reply_stays_failed_and_the_next_turns_pass_over_it(
         ("assistant", "Hello, world!", "complete"),
     ]
     assert stored[1]["metadata"]["error"]["status"] == 500
+
+
+async def test_an_upstream_cut_mid_stream_ends_the_reply_failed_keeping_its_text(
+    sdk: AsyncOpenAI, client: AsyncClient, user: TestUser, upstream: FakeUpstream, agent: dict[str, Any]
+) -> None:
+    upstream.default = Script(cut_after=2)
+    hi: Any = [{"role": "user", "content": "Hi"}]
+    chunks = await sdk.chat.completions.create(model="helper", messages=hi, user="cut", stream=True)
+    with pytest.raises(openai.APIError):
+        [c async for c in chunks]
+    reply = (await session_messages(client, user, "cut"))[-1]
+    assert (reply["status"], reply["content"], reply["metadata"]["error"]["reason"]) == (
+        "failed",
+        "Hello, ",
+        "connection",
+    )
