@@ -253,9 +253,15 @@ async def passed_on(chunks: AsyncStream[ChatCompletionChunk]) -> AsyncIterator[s
             yield sse(chunk)
 
 
-async def new_messages(
-    database: Database, user_id: ObjectId, call: Call, sent: list[dict[str, Any]]
-) -> tuple[str, list[MessageCreate], list[Document | None]]:
+@dataclass
+class NewMessages:
+    session_id: str
+    created_unnamed: bool  # a new session only this call knows of
+    messages: list[MessageCreate]
+    originals: list[Document | None]
+
+
+async def new_messages(database: Database, user_id: ObjectId, call: Call, sent: list[dict[str, Any]]) -> NewMessages:
     """The named session (get-or-create; a new one without a name), and the sent messages it
     does not hold yet with their originals."""
     first_text = next((_text(m.get("content")) for m in sent if m.get("role") == "user"), "")
@@ -269,4 +275,5 @@ async def new_messages(
     )
     first_new = already_stored(stored, sent)
     messages = [to_message(m, f"messages[{first_new + i}]") for i, m in enumerate(sent[first_new:])]
-    return created.body, messages, list(sent[first_new:])
+    unnamed = created.status_code == 201 and call.session_name is None
+    return NewMessages(created.body, unnamed, messages, list(sent[first_new:]))

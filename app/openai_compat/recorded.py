@@ -25,11 +25,11 @@ from openai.types.chat import ChatCompletionMessageParam
 from app.assistant.runner import Generation, Produce
 from app.assistant.service import Assistant
 from app.assistant.upstream import UpstreamFailure
-from app.chat import replies
+from app.chat import replies, service
 from app.chat.metadata import MetadataError, validate_metadata
 from app.chat.schemas import MessageOut, ReplyTarget
 from app.core.db import Database, Document
-from app.core.errors import NotFound
+from app.core.errors import AppError, NotFound
 from app.core.idempotency import IdempotentRequest
 from app.openai_compat import completions
 from app.openai_compat.completions import Call, UpstreamError
@@ -79,15 +79,26 @@ async def start(
 ) -> Started:
     """Store the new messages and the reply (`streaming`) and start writing it; or, for a
     replayed Idempotency-Key, nothing but where the reply is."""
-    session_id, messages, originals = await completions.new_messages(database, user_id, call, sent)
+    new = await completions.new_messages(database, user_id, call, sent)
     outbox: Outbox = asyncio.Queue()
     answers: list[dict[str, Any]] = []
     produce = _streamed(assistant, call, outbox) if streamed else _whole(assistant, call, answers)
     target = ReplyTarget(agent=call.agent) if call.agent is not None else ReplyTarget(model=call.model)
-    response, reply_id = await assistant.ask_written_by(
-        produce, user_id, session_id, messages, originals, target, idempotency
-    )
+    try:
+        response, reply_id = await assistant.ask_written_by(
+            produce, user_id, new.session_id, new.messages, new.originals, target, idempotency
+        )
+    except AppError:  # refused (busy, too many replies, a key in flight): no empty session left
+        await _forget(database, user_id, new)
+        raise
+    if response.replayed:  # the first call's session holds it all
+        await _forget(database, user_id, new)
     return Started(reply_id, response.replayed, outbox, answers)
+
+
+async def _forget(database: Database, user_id: ObjectId, new: completions.NewMessages) -> None:
+    if new.created_unnamed:
+        await service.delete_session(database, new.session_id, user_id)
 
 
 def _reply_metadata(finish_reason: str | None, usage: Any, tool_calls: list[dict[str, Any]]) -> Document:

@@ -114,7 +114,13 @@ async def test_a_retried_completion_with_the_same_idempotency_key_runs_once_and_
         texts.append("".join([c.choices[0].delta.content or "" async for c in chunks if c.choices]))
     assert texts == ["Hello, world!", "Hello, world!"]
 
-    assert len(upstream.requests) == 2  # one per key
+    unnamed: Any = [{"role": "user", "content": "Unnamed"}]
+    for _ in range(2):
+        await sdk.chat.completions.create(model="helper", messages=unnamed, extra_headers={"Idempotency-Key": "u-1"})
+    sessions = (await client.get("/chat/sessions", headers=user.headers)).json()["items"]
+    assert [s["message_count"] for s in sessions if s["title"] == "Unnamed"] == [2]  # no empty second session
+
+    assert len(upstream.requests) == 3  # one per key
     for name in ("retried", "retried-stream"):
         stored = await session_messages(client, user, name)
         assert [(m["role"], m["content"], m.get("status")) for m in stored] == [
