@@ -139,7 +139,9 @@ async def list_models(user: CurrentUser, assistant: AssistantDep) -> Response:
     return JSONResponse({"object": "list", "data": data})
 
 
-@router.post("/v1/chat/completions", tags=["openai"], responses=openai_error_responses(400, 401, 403, 404, 409, 503))
+@router.post(
+    "/v1/chat/completions", tags=["openai"], responses=openai_error_responses(400, 401, 403, 404, 409, 429, 503)
+)
 async def chat_completions(
     body: CompletionRequest,
     user: CurrentUser,
