@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -67,6 +67,7 @@ class Generation:
     final: MessageOut | None = None
     cancel_requested: bool = False
     ending: bool = False  # writing its end: a cancel now would interrupt that write
+    started: float = field(default_factory=time.monotonic)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add(self, text: str) -> None:
@@ -90,6 +91,12 @@ class Generation:
             await self._changed.wait()
 
 
+Produce = Callable[[Generation], Awaitable[Document]]
+"""Writes a reply into `generation` (Generation.add) and answers its final metadata; raises
+UpstreamFailure when the model fails. The runner's own reads the session's history; a door
+that speaks to the upstream itself (the /v1 gateway) brings its own."""
+
+
 class Runner:
     def __init__(self, database: Database, upstream: Upstream, settings: Settings) -> None:
         self.database = database
@@ -98,9 +105,9 @@ class Runner:
         self._slots = asyncio.Semaphore(settings.model_max_concurrent)
         self._running: dict[ObjectId, tuple[Generation, asyncio.Task[None]]] = {}
 
-    def start(self, plan: Plan) -> Generation:
+    def start(self, plan: Plan, produce: Produce | None = None) -> Generation:
         generation = Generation(plan)
-        task = asyncio.create_task(self._run(generation), name=f"reply-{plan.message_id}")
+        task = asyncio.create_task(self._run(generation, produce), name=f"reply-{plan.message_id}")
         self._running[plan.message_id] = (generation, task)
         task.add_done_callback(lambda _: self._running.pop(plan.message_id, None))
         return generation
@@ -119,18 +126,18 @@ class Runner:
             task.cancel()
         return True
 
-    async def _run(self, generation: Generation) -> None:
+    async def _run(self, generation: Generation, produce: Produce | None) -> None:
         plan = generation.plan
         stop = asyncio.Event()
         task = asyncio.current_task()
         assert task is not None
         watcher = asyncio.create_task(self._watch(generation, task, stop), name=f"reply-watch-{plan.message_id}")
-        started = time.monotonic()
+        started = generation.started
         status: ReplyStatus = "failed"
         metadata: Document = {}
         try:
             async with self._slots:
-                metadata = await self._generate(generation, started)
+                metadata = await (produce or self._generate)(generation)
             status = "complete"
         except UpstreamFailure as failure:
             metadata = {"error": failure.as_metadata()}
@@ -146,8 +153,8 @@ class Runner:
         metadata["duration_ms"] = round((time.monotonic() - started) * 1000)
         await self._end(generation, watcher, stop, status, metadata)
 
-    async def _generate(self, generation: Generation, started: float) -> Document:
-        plan = generation.plan
+    async def _generate(self, generation: Generation) -> Document:
+        plan, started = generation.plan, generation.started
         messages = await history.conversation(
             self.database, plan.session_id, plan.seq, plan.instructions, self.context_chars
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from bson import ObjectId
@@ -19,7 +19,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.assistant import agents_repository, generations_repository
-from app.assistant.runner import Plan, Runner, record
+from app.assistant.runner import Plan, Produce, Runner, record
 from app.assistant.schemas import ModelChoice, ModelList
 from app.assistant.upstream import Upstream
 from app.chat import replies as chat_replies
@@ -147,10 +147,42 @@ class Assistant:
         response = await chat_replies.append_with_reply(
             self.database, raw_session_id, user_id, message, pending, idempotency
         )
+        return self._start(response, pending, None)
+
+    async def ask_written_by(
+        self,
+        produce: Produce,
+        user_id: ObjectId,
+        raw_session_id: str,
+        messages: Sequence[MessageCreate],
+        originals: Sequence[Document | None],
+        target: ReplyTarget,
+        idempotency: IdempotentRequest | None,
+    ) -> tuple[StoredResponse, ObjectId]:
+        """`ask` for a door that speaks to the upstream itself: the messages (with their
+        originals) and the reply stored as by `ask`, then `produce` writes the reply, with the
+        same lease, progress writes, cancel and end. Answers 202 with the reply."""
+        pending = _Pending(self.settings, self.database, user_id, target)
+        response = await chat_replies.append_many_with_reply(
+            self.database,
+            raw_session_id,
+            user_id,
+            messages,
+            originals,
+            pending,
+            idempotency,
+            lambda stored: StoredResponse(202, stored[-1].model_dump_json()),
+        )
+        return self._start(response, pending, produce)
+
+    def _start(
+        self, response: StoredResponse, pending: _Pending, produce: Produce | None
+    ) -> tuple[StoredResponse, ObjectId]:
+        """A replayed Idempotency-Key answers as the first time and starts nothing."""
         if response.replayed:
             return response, _reply_id(response)
         plan = pending.plan()
-        self.runner.start(plan)
+        self.runner.start(plan, produce)
         return response, plan.message_id
 
     async def follow(self, reply_id: ObjectId) -> AsyncIterator[str | MessageOut]:

@@ -8,6 +8,7 @@ transaction, and a `Replier` (set on app.state by the app) answers posts that as
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from bson import ObjectId
@@ -69,8 +70,31 @@ async def append_with_reply(
     """In one transaction (with the Idempotency-Key's record): the message, when given, and an
     empty assistant message with status `streaming` after it. 201 with `{message, reply}`, or
     without a message 202 with the reply alone."""
-    session_id = _session_id(raw_session_id)
+
+    def respond(stored: list[MessageOut]) -> StoredResponse:
+        if message is None:
+            return StoredResponse(202, stored[-1].model_dump_json())
+        return StoredResponse(201, MessageWithReply(message=stored[0], reply=stored[-1]).model_dump_json())
+
     messages = [message] if message is not None else []
+    return await append_many_with_reply(
+        database, raw_session_id, user_id, messages, None, pending, idempotency, respond
+    )
+
+
+async def append_many_with_reply(
+    database: Database,
+    raw_session_id: str,
+    user_id: ObjectId,
+    messages: Sequence[MessageCreate],
+    originals: Sequence[Document | None] | None,
+    pending: PendingReply,
+    idempotency: IdempotentRequest | None,
+    respond: Callable[[list[MessageOut]], StoredResponse],
+) -> StoredResponse:
+    """append_with_reply for any number of messages (with their `originals`, see
+    message_document), answered by `respond` from the stored messages, the reply last."""
+    session_id = _session_id(raw_session_id)
 
     async def insert(session: AsyncClientSession | None) -> StoredResponse:
         session_document = await _owned_or_404(database, session_id, user_id, session)
@@ -79,7 +103,10 @@ async def append_with_reply(
         first = await repository.claim_seqs(database.db, session_id, user_id, len(messages) + 1, now, session)
         if first is None:
             raise NotFound(SESSION_NOT_FOUND)
-        documents = [message_document(session_id, user_id, m, first + i, now) for i, m in enumerate(messages)]
+        documents = [
+            message_document(session_id, user_id, m, first + i, now, originals[i] if originals else None)
+            for i, m in enumerate(messages)
+        ]
         reply = MessageCreate(role="assistant", content="", metadata=metadata)
         documents.append(
             {**message_document(session_id, user_id, reply, first + len(messages), now), "status": STREAMING}
@@ -93,9 +120,7 @@ async def append_with_reply(
         await pending.claim(stored[-1], session)
         if database.publish_local is not None:
             await announce_messages(database, session_id, user_id, stored)
-        if message is None:
-            return StoredResponse(202, stored[-1].model_dump_json())
-        return StoredResponse(201, MessageWithReply(message=stored[0], reply=stored[-1]).model_dump_json())
+        return respond(stored)
 
     return await run_once(database, user_id, idempotency, insert, (user_id, session_id))
 

@@ -5,26 +5,31 @@ session of ours.
 Recording: Chat Completions clients resend the whole history each turn. With a conversation
 named (header `X-Chat-Session`, else `metadata.session`, else `user`) the named session
 (get-or-create) gets the request's messages it does not hold yet (the longest stored prefix is
-matched, only the new suffix is stored) and the reply, in one transaction once the reply is
-complete. Without a name, each call is a new session, or none when CHAT_COMPLETIONS_RECORD is
-false. Messages keep their Chat Completions shape (`original`), tool calls and results as
-`metadata.tool_calls` / `metadata.tool_call_id`, as the UI renders them.
+matched, only the new suffix is stored) and, in the same transaction, the reply, which is
+then written as it streams (recorded.py). Without a name, each call is a new session, or none
+when CHAT_COMPLETIONS_RECORD is false. Messages keep their Chat Completions shape (`original`),
+tool calls and results as `metadata.tool_calls` / `metadata.tool_call_id`, as the UI renders
+them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
+import httpx
 import openai
 from bson import ObjectId
-from openai.types.chat import ChatCompletionMessageParam
+from openai import AsyncStream
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from app.assistant.agents import get_agent
 from app.assistant.service import Assistant
+from app.assistant.upstream import UpstreamFailure
 from app.chat import service
 from app.chat.metadata import MetadataError, validate_metadata
 from app.chat.schemas import CONTENT_MAX, MessageCreate, Role, SessionCreate, SessionName
@@ -37,6 +42,8 @@ from app.openai_compat.schemas import OpenAIMetadata
 log = logging.getLogger(__name__)
 MAX_REQUEST_MESSAGES = 1000
 SESSION_HEADER = "X-Chat-Session"
+ABANDONED = ("failed", "cancelled")  # replies a client may not keep in its history
+MAX_ABANDONED = 32  # read past, at most, when matching the stored history
 _SESSION_NAME: TypeAdapter[str] = TypeAdapter(SessionName)
 CHAT_ROLES: dict[str, Role] = {
     "user": "user",
@@ -62,9 +69,10 @@ class CompletionRequest(BaseModel):
 class UpstreamError(AppError):
     """The upstream refused or failed: its 4xx passed on, anything else a 502."""
 
-    def __init__(self, status_code: int, detail: str) -> None:
+    def __init__(self, status_code: int, detail: str, failure: UpstreamFailure) -> None:
         super().__init__(detail)
         self.status_code = status_code
+        self.failure = failure  # as a recorded reply stores it
 
 
 @dataclass
@@ -76,6 +84,7 @@ class Call:
     extra: dict[str, Any]
     session_name: str | None
     record: bool
+    agent: str | None = None  # the agent named as `model`
 
 
 async def prepare(database: Database, settings: Settings, body: CompletionRequest, header_name: str | None) -> Call:
@@ -84,13 +93,14 @@ async def prepare(database: Database, settings: Settings, body: CompletionReques
     extra = dict(body.model_extra or {})
     messages = list(body.messages)
     model = body.model
+    agent_name: str | None = None
     try:
         agent = await get_agent(database, body.model)
     except NotFound:
         if not settings.model_allow_any:
             raise NotFound("The model does not exist: use an agent's name (GET /v1/models)") from None
     else:
-        model = agent.model
+        model, agent_name = agent.model, agent.name
         if agent.instructions:
             messages = [{"role": "system", "content": agent.instructions}, *messages]
         if agent.temperature is not None:
@@ -102,7 +112,7 @@ async def prepare(database: Database, settings: Settings, body: CompletionReques
     if body.user is not None:
         extra["user"] = body.user
     name = header_name or _session_name(body)
-    call = Call(model, messages, extra, name, bool(name) or settings.chat_completions_record)
+    call = Call(model, messages, extra, name, bool(name) or settings.chat_completions_record, agent_name)
     if call.record:  # refused before the upstream is paid for, not after
         for index, message in enumerate(body.messages):
             to_message(message, f"messages[{index}]")
@@ -169,45 +179,41 @@ def _stored_comparable(document: Document) -> tuple[Any, ...]:
 
 def already_stored(stored: list[Document], sent: list[dict[str, Any]]) -> int:
     """How many of the sent messages the session holds already: the longest common prefix of
-    the session's messages and the sent ones."""
+    the session's messages and the sent ones, passing over the replies that failed or were
+    cancelled and that the client did not keep (it sends the next attempt's reply instead)."""
     matched = 0
-    for document, message in zip(stored, sent, strict=False):
-        if _stored_comparable(document) != _comparable(message):
+    for document in stored:
+        if matched == len(sent):
             break
-        matched += 1
+        if _stored_comparable(document) == _comparable(sent[matched]):
+            matched += 1
+        elif document.get("status") not in ABANDONED:
+            break
     return matched
 
 
-@dataclass
-class Reply:
-    """The reply as it streams: its text and tool calls (merged by index), for recording."""
-
-    content: str = ""
-    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-    def add(self, delta: Any) -> None:
-        self.content += delta.content or ""
-        for call in delta.tool_calls or []:
-            merged = self.tool_calls.setdefault(call.index, {"id": "", "type": "function", "function": {}})
-            merged["id"] = call.id or merged["id"]
-            if call.function is not None:
-                function = merged["function"]
-                function["name"] = function.get("name", "") + (call.function.name or "")
-                function["arguments"] = function.get("arguments", "") + (call.function.arguments or "")
-
-    def message(self) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
-        if self.tool_calls:
-            message["tool_calls"] = [self.tool_calls[index] for index in sorted(self.tool_calls)]
-        return message
+def upstream_error(status: int | None, reason: str) -> UpstreamError:
+    """What the client is answered for an upstream failure (the same on a replay)."""
+    if status is not None and 400 <= status < 500:
+        code, message = status, "The model's server refused the request"
+    elif reason == "timeout":
+        code, message = 504, "The model's server did not answer in time"
+    else:
+        code, message = 502, "The model's server failed"
+    return UpstreamError(code, message, UpstreamFailure(reason, message, status))
 
 
-def _upstream_error(exc: openai.OpenAIError) -> UpstreamError:
-    if isinstance(exc, openai.APIStatusError) and 400 <= exc.status_code < 500:
-        return UpstreamError(exc.status_code, "The model's server refused the request")
-    if isinstance(exc, openai.APITimeoutError):
-        return UpstreamError(504, "The model's server did not answer in time")
-    return UpstreamError(502, "The model's server failed")
+def as_upstream_error(exc: Exception) -> UpstreamError:
+    """An error of the upstream call (the SDK's, or the connection's mid-stream)."""
+    status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
+    if isinstance(exc, openai.APIStatusError | openai.APIConnectionError):
+        reason = "timeout" if isinstance(exc, openai.APITimeoutError) else "connection"
+        reason = "upstream_error" if status is not None else reason
+    elif isinstance(exc, httpx.TimeoutException):
+        reason = "timeout"
+    else:
+        reason = "connection" if isinstance(exc, httpx.HTTPError) else "upstream_error"
+    return upstream_error(status, reason)
 
 
 async def complete(assistant: Assistant, call: Call) -> dict[str, Any]:
@@ -216,56 +222,58 @@ async def complete(assistant: Assistant, call: Call) -> dict[str, Any]:
             model=call.model, messages=cast(list[ChatCompletionMessageParam], call.messages), extra_body=call.extra
         )
     except openai.OpenAIError as exc:
-        raise _upstream_error(exc) from exc
+        raise as_upstream_error(exc) from exc
     answer: dict[str, Any] = completion.model_dump(exclude_unset=True)
     return answer
 
 
-async def stream(assistant: Assistant, call: Call, reply: Reply) -> AsyncIterator[str]:
-    """The upstream's chunks, passed on as they come; the reply gathered into `reply`."""
+async def open_stream(assistant: Assistant, call: Call) -> AsyncStream[ChatCompletionChunk]:
     try:
-        chunks = await assistant.upstream.client.chat.completions.create(
+        return await assistant.upstream.client.chat.completions.create(
             model=call.model,
             messages=cast(list[ChatCompletionMessageParam], call.messages),
             stream=True,
             extra_body=call.extra,
         )
     except openai.OpenAIError as exc:
-        raise _upstream_error(exc) from exc
-    return _passed_on(chunks, reply)
+        raise as_upstream_error(exc) from exc
 
 
-async def _passed_on(chunks: Any, reply: Reply) -> AsyncIterator[str]:
+def sse(chunk: ChatCompletionChunk | dict[str, Any]) -> str:
+    data = (
+        json.dumps(chunk, ensure_ascii=False) if isinstance(chunk, dict) else chunk.model_dump_json(exclude_unset=True)
+    )
+    return f"data: {data}\n\n"
+
+
+async def passed_on(chunks: AsyncStream[ChatCompletionChunk]) -> AsyncIterator[str]:
+    """An unrecorded stream: the upstream's chunks as they come."""
     async with chunks:
         async for chunk in chunks:
-            for choice in chunk.choices[:1]:
-                reply.add(choice.delta)
-            yield f"data: {chunk.model_dump_json(exclude_unset=True)}\n\n"
+            yield sse(chunk)
 
 
-async def record(
-    database: Database, user_id: ObjectId, call: Call, sent: list[dict[str, Any]], reply: dict[str, Any]
-) -> None:
-    """Store the sent messages the session lacks, and the reply, in one transaction."""
-    if not call.record:
-        return
+@dataclass
+class NewMessages:
+    session_id: str
+    created_unnamed: bool  # a new session only this call knows of
+    messages: list[MessageCreate]
+    originals: list[Document | None]
+
+
+async def new_messages(database: Database, user_id: ObjectId, call: Call, sent: list[dict[str, Any]]) -> NewMessages:
+    """The named session (get-or-create; a new one without a name), and the sent messages it
+    does not hold yet with their originals."""
     first_text = next((_text(m.get("content")) for m in sent if m.get("role") == "user"), "")
     title = first_text.strip().split("\n", 1)[0][:80] or "Chat completion"
     body = SessionCreate(title=title, name=call.session_name, platform="openai")
     created = await service.create_session(database, user_id, body, None, render=lambda d: str(d["_id"]))
     session = await service.find_owned_session(database, created.body, user_id)
-    # The session's first messages, as many as were sent (a read as large as the request).
+    # The session's first messages, as many as were sent and a few abandoned replies.
     stored = await service.stored_messages_between(
-        database, session["_id"], 0, min(int(session["message_count"]), len(sent))
+        database, session["_id"], 0, min(int(session["message_count"]), len(sent) + MAX_ABANDONED)
     )
     first_new = already_stored(stored, sent)
-    originals = [*sent[first_new:], reply]
     messages = [to_message(m, f"messages[{first_new + i}]") for i, m in enumerate(sent[first_new:])]
-    try:
-        messages.append(to_message(reply, "reply"))
-    except InvalidParameter:  # a reply beyond our message limits: the caller has it, we keep the request
-        log.warning("a chat completion's reply is too large to record", extra={"session": created.body})
-        originals.pop()
-    if not messages:
-        return
-    await service.append_rendered(database, created.body, user_id, messages, originals, None, lambda _: "")
+    unnamed = created.status_code == 201 and call.session_name is None
+    return NewMessages(created.body, unnamed, messages, list(sent[first_new:]))

@@ -51,7 +51,8 @@ _DESCRIPTIONS = {
     401: "Missing, invalid, expired or revoked credentials",
     403: "A read-only API key writing",
     404: "Not found, or not yours",
-    409: "A request with this Idempotency-Key is in flight (see Retry-After)",
+    409: "A request with this Idempotency-Key is in flight (see Retry-After), or the session's reply is being written",
+    429: "Too many of your replies are being generated (MODEL_MAX_PER_USER; see Retry-After)",
     503: "The database did not answer in time",
 }
 

@@ -5,23 +5,25 @@ OpenAIConversationsSession), and the Chat Completions gateway (/v1/models,
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import httpx
 import openai
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from openai import AsyncStream
+from openai.types.chat import ChatCompletionChunk
 
 from app.assistant.dependencies import AssistantDep
 from app.auth.dependencies import CurrentUser, SettingsDep
 from app.chat.schemas import SessionName
 from app.core.db import DatabaseDep
 from app.core.errors import NotFound
-from app.core.idempotency import IdempotencyKey
-from app.openai_compat import completions, conversations
+from app.core.idempotency import REPLAYED_HEADER, IdempotencyKey
+from app.openai_compat import completions, conversations, recorded
 from app.openai_compat.completions import CompletionRequest
-from app.openai_compat.errors import OpenAIRoute, error_body, openai_error_responses
+from app.openai_compat.errors import OpenAIRoute, openai_error_responses
 from app.openai_compat.schemas import (
     DEFAULT_ITEMS_PAGE,
     ConversationCreate,
@@ -137,39 +139,54 @@ async def list_models(user: CurrentUser, assistant: AssistantDep) -> Response:
     return JSONResponse({"object": "list", "data": data})
 
 
-@router.post("/v1/chat/completions", tags=["openai"], responses=openai_error_responses(400, 401, 403, 404, 503))
+@router.post(
+    "/v1/chat/completions", tags=["openai"], responses=openai_error_responses(400, 401, 403, 404, 409, 429, 503)
+)
 async def chat_completions(
     body: CompletionRequest,
     user: CurrentUser,
     database: DatabaseDep,
     settings: SettingsDep,
     assistant: AssistantDep,
+    idempotency: IdempotencyKey,
     session_name: Annotated[SessionName | None, Header(alias=completions.SESSION_HEADER)] = None,
 ) -> Response:
     """A completion through the configured upstream (an agent's name as `model`), streamed or
-    whole, recorded into a session (see README)."""
+    whole, recorded into a session as it streams (see README). A retry with the same
+    Idempotency-Key is answered from the stored reply."""
     call = await completions.prepare(database, settings, body, session_name)
-    if not body.stream:
-        answer = await completions.complete(assistant, call)
-        choices = answer.get("choices") or [{}]
-        await completions.record(
-            database, user.id, call, body.messages, choices[0].get("message") or {"role": "assistant"}
-        )
-        return JSONResponse(answer)
-    reply = completions.Reply()
-    chunks = await completions.stream(assistant, call, reply)
+    if not call.record:
+        if not body.stream:
+            return JSONResponse(await completions.complete(assistant, call))
+        chunks = await completions.open_stream(assistant, call)
+        return _event_stream(_unrecorded(chunks))
+    started = await recorded.start(assistant, database, user.id, call, body.messages, body.stream, idempotency)
+    replay_headers = {REPLAYED_HEADER: "true"} if started.replayed else None
+    if body.stream:
+        if started.replayed:
+            return _event_stream(recorded.replayed_chunks(assistant, started.reply_id), replay_headers)
+        first = await recorded.first_event(started)
+        return _event_stream(recorded.relayed(assistant, started, first))
+    reply = await recorded.ended(assistant, started.reply_id)
+    if started.answers:
+        return JSONResponse(started.answers[0])
+    return JSONResponse(recorded.whole_answer(reply), headers=replay_headers)
 
-    async def events() -> AsyncIterator[str]:
-        try:
-            async for event in chunks:
-                yield event
-        except openai.OpenAIError:
-            yield f"data: {json.dumps(error_body(502, 'The model stopped answering'))}\n\n"
-            return
-        yield "data: [DONE]\n\n"
-        await completions.record(database, user.id, call, body.messages, reply.message())
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+def _event_stream(events: AsyncIterator[str], headers: dict[str, str] | None = None) -> StreamingResponse:
+    return StreamingResponse(
+        events, media_type="text/event-stream", headers={"Cache-Control": "no-cache", **(headers or {})}
+    )
+
+
+async def _unrecorded(chunks: AsyncStream[ChatCompletionChunk]) -> AsyncIterator[str]:
+    try:
+        async for event in completions.passed_on(chunks):
+            yield event
+    except (openai.OpenAIError, httpx.HTTPError):
+        yield recorded.STOPPED
+        return
+    yield recorded.DONE
 
 
 @router.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
