@@ -27,7 +27,7 @@ from app.chat.search_indexer import index_behind_writes
 from app.chat.search_router import router as search_router
 from app.chat.upgrade import upgrade_chat_documents
 from app.core.capacity import OwnerSlots
-from app.core.change_stream import watch_changes
+from app.core.change_stream import ChangeStreamWatcher, watch_changes
 from app.core.changes import ChangeHub
 from app.core.config import Settings, with_persistent_secret
 from app.core.cursors import CursorCodec
@@ -74,14 +74,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             async with (
                 watch_revocations(app.state.database, settings.revocation_poll_seconds) as revocations,
-                _change_feed(app.state.database, app.state.change_hub, settings),
+                _change_feed(app.state.database, app.state.change_hub, settings) as change_stream,
                 index_behind_writes(app.state.database) as search_indexer,
                 serve_mcp(app),
                 serve_assistant(app, app.state.database),
             ):
                 app.state.revocations = revocations
                 app.state.search_indexer = search_indexer
-                yield
+                try:
+                    yield
+                finally:  # both followers finish their current command at once, not one after the other
+                    search_indexer.stop.set()
+                    if change_stream is not None:
+                        change_stream.stop.set()
         finally:
             await close_client(app.state.database.client)
     finally:
@@ -90,7 +95,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def _change_feed(database: Database, hub: ChangeHub, settings: Settings) -> AsyncIterator[None]:
+async def _change_feed(
+    database: Database, hub: ChangeHub, settings: Settings
+) -> AsyncIterator[ChangeStreamWatcher | None]:
     """Feed the event streams: from one change stream (every server's writes), or where
     there are none (a standalone MongoDB) from this process's own writes."""
     if not database.supports_transactions:
@@ -100,11 +107,11 @@ async def _change_feed(database: Database, hub: ChangeHub, settings: Settings) -
             "MongoDB as a replica set (a single node is enough)"
         )
         database.publish_local = hub.publish_local
-        yield
+        yield None
         return
     watched = [SESSIONS, MESSAGES, SESSION_DELETIONS]
-    async with watch_changes(database, hub, watched, open_timeout=4 * settings.db_timeout_seconds):
-        yield
+    async with watch_changes(database, hub, watched, open_timeout=4 * settings.db_timeout_seconds) as watcher:
+        yield watcher
 
 
 async def _start_embedded(embedded: EmbeddedDatabase) -> str:

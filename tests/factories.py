@@ -118,8 +118,10 @@ SEARCH_INDEX_WAIT_SECONDS = 60.0
 
 async def wait_for_search_index(client: AsyncClient, timeout: float = SEARCH_INDEX_WAIT_SECONDS) -> None:
     """Wait until the search index holds every message stored before this call: until
-    /readyz reports that the indexer caught up after it (search is built behind the writes)."""
-    await _wait_for_index(client, datetime.now(UTC), timeout)
+    /readyz reports that the indexer caught up after it (search is built behind the writes),
+    twice over: a loaded machine can stall the indexer past its lease between two reports."""
+    for _ in range(2):
+        await _wait_for_index(client, datetime.now(UTC), timeout)
 
 
 async def _wait_for_index(client: AsyncClient, since: datetime, timeout: float) -> None:
@@ -134,13 +136,14 @@ async def _wait_for_index(client: AsyncClient, since: datetime, timeout: float) 
 
 
 def wait_for_search_index_over_http(base_url: str, timeout: float = SEARCH_INDEX_WAIT_SECONDS) -> None:
-    """wait_for_search_index against a server process."""
-    since = datetime.now(UTC)
+    """wait_for_search_index against a server process (twice over, likewise)."""
     deadline = time.monotonic() + timeout
-    while True:
-        body = httpx.get(f"{base_url}/readyz", timeout=5).json()
-        caught_up_at = body.get("search_index", {}).get("caught_up_at")
-        if caught_up_at is not None and datetime.fromisoformat(caught_up_at) >= since:
-            return
-        assert time.monotonic() < deadline, f"search index not caught up: {body}"
-        time.sleep(0.05)
+    for _ in range(2):
+        since = datetime.now(UTC)
+        while True:
+            body = httpx.get(f"{base_url}/readyz", timeout=5).json()
+            caught_up_at = body.get("search_index", {}).get("caught_up_at")
+            if caught_up_at is not None and datetime.fromisoformat(caught_up_at) >= since:
+                break
+            assert time.monotonic() < deadline, f"search index not caught up: {body}"
+            time.sleep(0.05)

@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from app.core.config import Settings
 from app.main import create_app
+from tests.assistant.fake_upstream import FakeUpstream
 from tests.conftest import TEST_JWT_SECRET
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
@@ -61,20 +62,24 @@ schema.config.checks.negative_data_rejection.expected_statuses.append("413")
 
 @pytest.fixture(scope="module")
 def fuzz_schema(mongodb_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenApiSchema]:
+    """The app on its own database, with a model upstream (a fake one), so the model routes
+    answer as configured rather than 503 "no model is configured"."""
     database_name = f"fuzz_{uuid.uuid4().hex[:12]}"
-    fuzz_app.state.settings = fuzz_app.state.settings.model_copy(
-        update={
-            "mongodb_uri": SecretStr(mongodb_uri),
-            "mongodb_db": database_name,
-            "data_dir": tmp_path_factory.mktemp("fuzz"),
-        }
-    )
-    try:
-        yield schema
-    finally:
-        asgi.shutdown_lifespans()
-        with MongoClient(mongodb_uri) as client:
-            client.drop_database(database_name)
+    with FakeUpstream() as upstream:
+        fuzz_app.state.settings = fuzz_app.state.settings.model_copy(
+            update={
+                "mongodb_uri": SecretStr(mongodb_uri),
+                "mongodb_db": database_name,
+                "data_dir": tmp_path_factory.mktemp("fuzz"),
+                "model_base_url": upstream.base_url,
+            }
+        )
+        try:
+            yield schema
+        finally:
+            asgi.shutdown_lifespans()
+            with MongoClient(mongodb_uri) as client:
+                client.drop_database(database_name)
 
 
 @dataclass

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import pymongo
 from bson import ObjectId, Timestamp
 from pymongo.errors import OperationFailure, PyMongoError
 
@@ -57,6 +58,8 @@ SCAN_WINDOW = timedelta(minutes=1)
 MAX_SCAN_WINDOW = timedelta(days=365)
 RETRY_SECONDS = 1.0
 STOP_TIMEOUT_SECONDS = 10.0
+RELEASE_TIMEOUT_SECONDS = 0.5
+REBUILD_ROUNDS = 5
 OPERATIONS = ["insert", "update", "delete", "invalidate", "drop"]
 PIPELINE = [{"$match": {"ns.coll": MESSAGES, "operationType": {"$in": OPERATIONS}}}]
 # A reply the server writes (app.assistant) is inserted empty while `streaming` and updated as it
@@ -134,7 +137,8 @@ class SearchIndexer:
                 wait = RETRY_SECONDS
             self.holding = False
             await self._pause(wait)
-        with contextlib.suppress(PyMongoError):
+        # A courtesy to the next holder (the lease runs out anyway): never worth delaying a stop.
+        with contextlib.suppress(PyMongoError), pymongo.timeout(RELEASE_TIMEOUT_SECONDS):
             await search_index.release_lease(self.database.db, self.holder, utc_now())
 
     async def _pause(self, seconds: float) -> None:
@@ -176,20 +180,29 @@ class SearchIndexer:
             log.info("search index: rebuilding from the stored messages")
         added = 0
         width = SCAN_WINDOW
-        while until is not None and (after is None or after < until) and not self.stop.is_set():
-            start = after.generation_time if after is not None else await _oldest_time(self.database)
-            before = min(ObjectId.from_datetime(start + width), _next_id(until))
-            async with self.database.transaction_slots.hold():
-                batch = await search_index.messages_after(db, after, before, BATCH_MESSAGES)
-            added += await self._add(batch)
-            after = batch[-1]["_id"] if len(batch) == BATCH_MESSAGES else _previous_id(before)
-            await self._save({"rebuild_after": after})
-            width = (
-                max(width / 2, timedelta(seconds=1))
-                if len(batch) == BATCH_MESSAGES
-                else min(width * 4, MAX_SCAN_WINDOW)
-            )
-            log.info("search index: rebuilding", extra={"indexed": added, "position": str(after)})
+        for _ in range(REBUILD_ROUNDS):
+            while until is not None and (after is None or after < until) and not self.stop.is_set():
+                start = after.generation_time if after is not None else await _oldest_time(self.database)
+                before = min(ObjectId.from_datetime(start + width), _next_id(until))
+                async with self.database.transaction_slots.hold():
+                    batch = await search_index.messages_after(db, after, before, BATCH_MESSAGES)
+                added += await self._add(batch)
+                after = batch[-1]["_id"] if len(batch) == BATCH_MESSAGES else _previous_id(before)
+                await self._save({"rebuild_after": after})
+                width = (
+                    max(width / 2, timedelta(seconds=1))
+                    if len(batch) == BATCH_MESSAGES
+                    else min(width * 4, MAX_SCAN_WINDOW)
+                )
+                log.info("search index: rebuilding", extra={"indexed": added, "position": str(after)})
+            # A message committed just before the token may not have been visible to the read of
+            # the newest id yet (it is in no change after the token either): scan up to the newest
+            # id again until it stands still.
+            newest = None if self.stop.is_set() else await search_index.newest_message_id(db)
+            if newest is None or (until is not None and newest <= until):
+                break
+            until = newest
+            await self._save({"rebuild_until": until})
         if self.stop.is_set():
             return token
         await self._save({"rebuilding": False})
@@ -365,8 +378,10 @@ async def index_behind_writes(database: Database) -> AsyncIterator[SearchIndexer
         yield indexer
     finally:
         indexer.stop.set()
-        try:
-            await asyncio.wait_for(task, STOP_TIMEOUT_SECONDS)
-        except TimeoutError:
+        # Stopped between commands, never cancelled in one while it is waited for: wait_for would
+        # cancel it and then wait on it, and a cancelled getMore can leave its stream's close
+        # waiting forever (see change_stream.watch_changes).
+        _, pending = await asyncio.wait({task}, timeout=STOP_TIMEOUT_SECONDS)
+        if pending:
             log.warning("the search indexer did not stop in time")
             task.cancel()

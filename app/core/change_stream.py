@@ -133,8 +133,9 @@ async def watch_changes(
         # Stopped between commands, never cancelled mid-command (a cancelled getMore left the
         # stream's close waiting forever).
         watcher.stop.set()
-        try:
-            await asyncio.wait_for(task, STOP_TIMEOUT_SECONDS)
-        except TimeoutError:
+        # asyncio.wait, not wait_for: wait_for cancels on its timeout and then waits for the
+        # cancelled task, which can be forever.
+        _, pending = await asyncio.wait({task}, timeout=STOP_TIMEOUT_SECONDS)
+        if pending:
             log.warning("the change stream did not stop in time")
             task.cancel()

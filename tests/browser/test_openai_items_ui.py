@@ -38,7 +38,7 @@ def test_an_agents_sdk_run_written_over_v1_renders_as_a_chat_with_a_tool_call(ma
     page = ui.page
     expect(page.locator(".message-system summary.message-role")).to_have_text("System: Answer briefly.")
     expect(page.locator(".message-user .message-text")).to_have_text("What's the weather in Lisbon?")
-    expect(page.locator(".tool-calls")).to_have_text("Calls get_weather")
+    expect(page.locator(".tool-call-name")).to_have_text("Calls get_weather")
     tool = page.locator(".message-tool summary.message-role")
     expect(tool).to_have_text('Tool · get_weather: {"temp_c": 21}')
     expect(page.locator(".message-assistant .markdown strong")).to_have_text("21 °C")

@@ -11,7 +11,8 @@ from tests.factories import make_session, make_user
 async def test_healthz_and_readyz(client: AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
-    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    assert ready.json()["search_index"]["available"] is True  # the indexer's lag is reported too
 
 
 async def test_body_over_the_limit_is_413(client: AsyncClient) -> None:
