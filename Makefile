@@ -59,8 +59,12 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
+# Two workers (pytest-xdist), a test file each at a time: the suite waits on servers, databases
+# and browsers more than it computes. The schema fuzzer runs after, in one process: Schemathesis
+# generates its cases only outside xdist (under a worker its test passes having run none).
 pytest: $(DEV_STAMP) browser-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile --ignore=tests/test_fuzz.py
+	$(BIN)/pytest -p no:xdist tests/test_fuzz.py
 
 test: lint typecheck pytest
 

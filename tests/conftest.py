@@ -55,10 +55,10 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
-        await _drop(application.state.database.db)
+        await drop_test_database(application.state.database.db)
 
 
-async def _drop(db: AsyncDatabase[Document]) -> None:
+async def drop_test_database(db: AsyncDatabase[Document]) -> None:
     """Drop the test's database, emptying its collections first: SecantusDB drops an index
     entry by entry, ~3 ms each (a few hundred indexed messages' search terms took seconds),
     while deleting the documents first removes them in bulk (with time for a big one)."""

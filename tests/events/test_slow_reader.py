@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from app.core.changes import ChangeHub
 from app.core.config import Settings
 from app.main import create_app
+from tests.conftest import drop_test_database
 from tests.events.conftest import serve
 from tests.factories import make_session, make_user
 
@@ -48,4 +49,4 @@ async def test_a_reader_that_stops_reading_gets_reset_and_is_unsubscribed(settin
             assert b"event: reset" in rest
             assert rest.endswith(b"0\r\n\r\n"), "and the stream was closed after it"
             writer.close()
-        await app.state.database.client.drop_database(settings.mongodb_db)
+        await drop_test_database(app.state.database.db)
