@@ -77,7 +77,7 @@ def _search(results: dict[str, Any]) -> list[str]:
     ]
     for name, cell in searching.items():
         if isinstance(cell, dict):
-            lines.append(_row([name, cell["p50_ms"], cell["p99_ms"], cell["requests"]]))
+            lines.append(_row([name.replace("_", " "), cell["p50_ms"], cell["p99_ms"], cell.get("requests", "")]))
     return lines
 
 
@@ -108,6 +108,95 @@ def _startup(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _goals(results: dict[str, Any]) -> list[str]:
+    """The issues' goals beside what this run measured (a goal whose section did not run is left out)."""
+    rows: list[list[Any]] = []
+
+    def goal(figure: str, measured: Any, target: str, met: bool) -> None:
+        rows.append([figure, measured, target, "yes" if met else "**no**"])
+
+    searching = results.get("search", {})
+    for name in ("rare_word", "common_word", "common_prefix", "two_common_words", "common_and_rare_first_hit"):
+        if name in searching:
+            cell = searching[name]
+            figure = f"search {name.replace('_', ' ')}, {searching['messages']:,} messages (p50 / p99 ms)"
+            met = cell["p50_ms"] <= 50 and cell["p99_ms"] <= 250
+            goal(figure, f"{cell['p50_ms']} / {cell['p99_ms']}", "≤ 50 / ≤ 250", met)
+    if "post_to_searchable" in searching:
+        lag = searching["post_to_searchable"]
+        goal("post to searchable under load, p99 ms", lag["p99_ms"], "≤ 2,000", lag["p99_ms"] <= 2000)
+    full_read = results.get("programs", {}).get("full_read")
+    if full_read:
+        ratio = full_read["api_forward_raw_ratio"]
+        goal("full read of 3,000 messages, API ÷ raw driver", ratio, "≤ 1.2", ratio <= 1.2)
+    for name, cells in results.get("openai_compat", {}).items():
+        for concurrency, cell in cells.items():
+            ratio = cell["v1_chat_ratio"]
+            goal(f"/v1 {name} ÷ /chat throughput, c={concurrency}", ratio, "≥ 0.9", ratio >= 0.9)
+    gateway = results.get("openai_gateway")
+    if gateway:
+        added = gateway["added_p50_ms"]
+        goal("gateway first chunk, added p50 ms", added, "≤ 15", added <= 15)
+    assistant = results.get("assistant")
+    if assistant:
+        added = assistant["first_token"]["added_p50_ms"]
+        goal("reply first token, added p50 ms", added, "≤ 15", added <= 15)
+        per_second = assistant["writes"]["updates_per_second"]
+        goal("reply progress writes per second", per_second, "≤ 5", per_second <= 5)
+        concurrent = assistant["concurrent"]
+        refused = len(concurrent.get("refused", []))
+        goal(
+            f"{concurrent['generations']} concurrent replies: exact / refused",
+            f"{concurrent['exact']} / {refused}",
+            "all exact",
+            concurrent["exact"] == concurrent["generations"],
+        )
+    for name, cell in results.get("startup", {}).items():
+        if isinstance(cell, dict) and cell.get("goal_ms"):
+            goal(
+                f"{name.replace('_', ' ')}, median ms",
+                cell["median_ms"],
+                f"≤ {cell['goal_ms']}",
+                cell["median_ms"] <= cell["goal_ms"],
+            )
+    if not rows:
+        return []
+    return [_row(["goal", "measured", "target", "met"]), _row(["---"] * 4), *(_row(row) for row in rows)]
+
+
+def _assistant(results: dict[str, Any]) -> list[str]:
+    assistant = results.get("assistant")
+    if not assistant:
+        return []
+    first, writes, concurrent = assistant["first_token"], assistant["writes"], assistant["concurrent"]
+    refused = concurrent.get("refused", [])
+    return [
+        _row(["model replies", "figures"]),
+        _row(["---", "---"]),
+        _row(
+            [
+                "first token",
+                f"{first['through_p50_ms']} ms through the server, {first['direct_p50_ms']} ms direct (p50)",
+            ]
+        ),
+        _row(
+            [
+                "writes per reply",
+                f"{writes['message_inserts']} inserts, {writes['message_updates']} updates in "
+                f"{writes['generation_seconds']} s, {writes['generation_record_writes']} generation-record writes",
+            ]
+        ),
+        _row(
+            [
+                f"{concurrent['generations']} at once",
+                f"{concurrent['exact']} exact, {len(refused)} refused, "
+                f"{concurrent['tokens_per_second']} tokens/s, first token p99 {concurrent['first_token_p99_ms']} ms, "
+                f"RSS {concurrent['server_rss_mb_before']} → {concurrent['server_rss_mb_after']} MB",
+            ]
+        ),
+    ]
+
+
 def markdown(results: dict[str, Any]) -> str:
     machine = results["machine"]
     kind = "quick run (`BENCH_QUICK=1`)" if results.get("quick") else "full run"
@@ -118,6 +207,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"Machine: {machine['cpu_count']} CPUs shared by server, database and load generator; Python "
         f"{machine['python']}; {machine['database']} {machine['database_version']}. "
         "What each figure means: [performance.md](performance.md).",
+        "",
+        *_goals(results),
         "",
         *_endpoints(results),
         "",
@@ -132,6 +223,8 @@ def markdown(results: dict[str, Any]) -> str:
         *_live(results),
         "",
         *_startup(results),
+        "",
+        *_assistant(results),
         "",
         f"Collection scans: {', '.join(results['collscans']) or 'none'}.",
     ]

@@ -83,6 +83,7 @@ async def full_read(
     batch = {"messages": [{"content": f"message {i} " + "lorem ipsum " * 8} for i in range(100)]}
     for _ in range(FULL_READ_MESSAGES // 100):
         assert http.post(f"/chat/sessions/{session_id}/messages/batch", json=batch, headers=headers).status_code == 201
+    _wait_for_search_index(http)  # the indexer behind the appends would slow the first reads
     path = f"/chat/sessions/{session_id}/messages"
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
     connection = await Connection.open(url)
@@ -101,7 +102,6 @@ async def full_read(
                     return count
                 query = {"limit": params["limit"], "cursor": page["next_cursor"]}
 
-        _wait_for_search_index(http)  # the indexer behind the appends would slow the first reads
         timings = await _medians_ms(
             {
                 "raw_find_ms": raw,
