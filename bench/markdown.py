@@ -197,6 +197,10 @@ def _assistant(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def _scan(scan: dict[str, str] | str) -> str:
+    return scan if isinstance(scan, str) else f"`{scan['command']}` on {scan['collection']} by `{scan['filter']}`"
+
+
 def markdown(results: dict[str, Any]) -> str:
     machine = results["machine"]
     kind = "quick run (`BENCH_QUICK=1`)" if results.get("quick") else "full run"
@@ -226,7 +230,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         *_assistant(results),
         "",
-        f"Collection scans: {', '.join(results['collscans']) or 'none'}.",
+        f"Collection scans: {'; '.join(_scan(scan) for scan in results['collscans']) or 'none'}.",
     ]
     text = "\n".join(sections)
     while "\n\n\n" in text:

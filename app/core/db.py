@@ -120,7 +120,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     # the indexer, not lowered by deletes): search reads the index by the query's rarest term.
     TERM_COUNTS: [IndexModel([("user_id", ASCENDING), ("bucket", ASCENDING)], unique=True, name="user_bucket_unique")],
     # The indexer's lease and durable position (one document, by name).
-    SEARCH_INDEXER: [IndexModel([("name", ASCENDING)], unique=True, name="name_unique")],
+    SEARCH_INDEXER: [
+        IndexModel([("name", ASCENDING)], unique=True, name="name_unique"),
+        # The lease's compare-and-set filter, {name, holder}: SecantusDB scans for an equality
+        # on two fields when only one of them is indexed.
+        IndexModel([("name", ASCENDING), ("holder", ASCENDING)], name="name_holder"),
+    ],
     REFRESH_TOKENS: [
         IndexModel([("token_hash", ASCENDING)], unique=True, name="token_hash_unique"),
         IndexModel([("family_id", ASCENDING)], name="family_id"),
