@@ -10,7 +10,6 @@ import secrets
 import statistics
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,7 +18,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, AsyncMongoClient
 
 from app.core.db import MESSAGES
-from bench import report
+from bench import report, search
 from bench.load import Connection
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -83,7 +82,7 @@ async def full_read(
     batch = {"messages": [{"content": f"message {i} " + "lorem ipsum " * 8} for i in range(100)]}
     for _ in range(FULL_READ_MESSAGES // 100):
         assert http.post(f"/chat/sessions/{session_id}/messages/batch", json=batch, headers=headers).status_code == 201
-    _wait_for_search_index(http)  # the indexer behind the appends would slow the first reads
+    search.wait_for_index(http)  # the indexer behind the appends would slow the first reads
     path = f"/chat/sessions/{session_id}/messages"
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
     connection = await Connection.open(url)
@@ -136,14 +135,3 @@ async def _medians_ms(reads: dict[str, Callable[[], Any]]) -> dict[str, float]:
             times[name].append(time.perf_counter() - started)
     assert counts == {FULL_READ_MESSAGES}, counts
     return {name: round(statistics.median(values) * 1000, 2) for name, values in times.items()}
-
-
-def _wait_for_search_index(http: httpx.Client, timeout: float = 120.0) -> None:
-    """Until /readyz says the search indexer caught up after now."""
-    since, deadline = datetime.now(UTC), time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        caught_up_at = http.get("/readyz").json().get("search_index", {}).get("caught_up_at")
-        if caught_up_at is not None and datetime.fromisoformat(caught_up_at) >= since:
-            return
-        time.sleep(0.05)
-    raise RuntimeError("the search index did not catch up")

@@ -99,7 +99,7 @@ def measure(
     with MongoClient(uri, tz_aware=True) as client:
         _load(client[db_name], ObjectId(user_id))
     started = time.perf_counter()
-    _wait_for_index(http, timeout=3600)
+    wait_for_index(http)
     indexing_seconds = time.perf_counter() - started
     report.progress(f"search: indexed in {indexing_seconds:.0f} s ({MESSAGES_TOTAL / indexing_seconds:.0f} messages/s)")
     cases = {
@@ -140,7 +140,8 @@ def _bytes(data_dir: Path | None) -> int | None:
     return sum(path.stat().st_size for path in data_dir.rglob("*") if path.is_file())
 
 
-def _wait_for_index(http: httpx.Client, timeout: float) -> None:
+def wait_for_index(http: httpx.Client, timeout: float = 3600) -> None:
+    """Until /readyz says the search indexer caught up after now."""
     since = datetime.now(UTC)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
