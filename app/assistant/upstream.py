@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import openai
 from openai import AsyncOpenAI, omit
@@ -25,6 +25,7 @@ MODELS_TIMEOUT_SECONDS = 5.0
 MAX_ERROR_CHARS = 200
 MAX_LISTED_MODELS = 500
 NO_KEY = "none"  # local servers (Ollama, llama.cpp) take any key; the SDK requires one
+NO_MESSAGES: list[ChatCompletionMessageParam] = []  # the typed argument, when sent_as_is carries them
 
 
 class UpstreamFailure(Exception):
@@ -93,11 +94,12 @@ class Upstream:
             async with asyncio.timeout(self.timeout):
                 stream = await self.client.chat.completions.create(
                     model=request.model,
-                    messages=cast(list[ChatCompletionMessageParam], request.messages),
+                    messages=NO_MESSAGES,
                     stream=True,
                     stream_options={"include_usage": True},
                     temperature=omit if request.temperature is None else request.temperature,
                     max_tokens=omit if request.max_output_tokens is None else request.max_output_tokens,
+                    extra_body=sent_as_is(request.messages),
                 )
             async with stream:
                 chunks = aiter(stream)
@@ -149,6 +151,17 @@ class Upstream:
         if self._key:
             text = text.replace(self._key, "***")
         return text[:MAX_ERROR_CHARS]
+
+
+def sent_as_is(messages: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `extra_body` of a Chat Completions call that carries its `messages` (the typed
+    argument then is NO_MESSAGES, for the SDK's required arguments). The SDK merges extra_body
+    into the JSON body after its request transform, which walks every message against the
+    params' types, with the GIL held, for nothing (the chat message types have no fields it
+    renames or reformats): about 0.13 ms a message here, so 130 ms for a 1,000-message
+    conversation, during which no other request of the process moves. The body sent is the
+    same JSON."""
+    return {**(extra or {}), "messages": messages}
 
 
 def _error_message(body: object) -> str:

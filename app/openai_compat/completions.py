@@ -18,18 +18,18 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import openai
 from bson import ObjectId
 from openai import AsyncStream
-from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionChunk
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from app.assistant.agents import get_agent
 from app.assistant.service import Assistant
-from app.assistant.upstream import UpstreamFailure
+from app.assistant.upstream import NO_MESSAGES, UpstreamFailure, sent_as_is
 from app.chat import service
 from app.chat.metadata import MetadataError, validate_metadata
 from app.chat.schemas import CONTENT_MAX, MessageCreate, Role, SessionCreate, SessionName
@@ -219,7 +219,7 @@ def as_upstream_error(exc: Exception) -> UpstreamError:
 async def complete(assistant: Assistant, call: Call) -> dict[str, Any]:
     try:
         completion = await assistant.upstream.client.chat.completions.create(
-            model=call.model, messages=cast(list[ChatCompletionMessageParam], call.messages), extra_body=call.extra
+            model=call.model, messages=NO_MESSAGES, extra_body=sent_as_is(call.messages, call.extra)
         )
     except openai.OpenAIError as exc:
         raise as_upstream_error(exc) from exc
@@ -231,9 +231,9 @@ async def open_stream(assistant: Assistant, call: Call) -> AsyncStream[ChatCompl
     try:
         return await assistant.upstream.client.chat.completions.create(
             model=call.model,
-            messages=cast(list[ChatCompletionMessageParam], call.messages),
+            messages=NO_MESSAGES,
             stream=True,
-            extra_body=call.extra,
+            extra_body=sent_as_is(call.messages, call.extra),
         )
     except openai.OpenAIError as exc:
         raise as_upstream_error(exc) from exc

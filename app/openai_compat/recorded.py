@@ -15,16 +15,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import openai
 from bson import ObjectId
-from openai.types.chat import ChatCompletionMessageParam
 
 from app.assistant.runner import Generation, Produce
 from app.assistant.service import Assistant
-from app.assistant.upstream import UpstreamFailure
+from app.assistant.upstream import NO_MESSAGES, UpstreamFailure, sent_as_is
 from app.chat import replies, service
 from app.chat.metadata import MetadataError, validate_metadata
 from app.chat.schemas import MessageOut, ReplyTarget
@@ -153,8 +152,8 @@ def _whole(assistant: Assistant, call: Call, answers: list[dict[str, Any]]) -> P
         try:
             completion = await assistant.upstream.client.chat.completions.create(
                 model=call.model,
-                messages=cast(list[ChatCompletionMessageParam], call.messages),
-                extra_body=call.extra,
+                messages=NO_MESSAGES,
+                extra_body=sent_as_is(call.messages, call.extra),
             )
         except (openai.OpenAIError, httpx.HTTPError) as exc:
             raise completions.as_upstream_error(exc).failure from exc

@@ -93,6 +93,10 @@ class FakeUpstream:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeUpstream
     protocol_version = "HTTP/1.1"
+    # As real servers do (uvicorn, nginx, Go's net/http): each chunk leaves when written. With
+    # Nagle's algorithm a chunk written after the headers waited for their ACK, which the
+    # client may delay by 40 ms: a stall no real upstream has.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
