@@ -13,8 +13,7 @@ from typing import Any
 from bson import ObjectId
 
 from app.chat import service as chat
-from app.chat.schemas import MessageOut
-from app.core.db import Database
+from app.core.db import Database, Document
 
 PAGE = 200
 # However short the messages, at most this many are read and sent: the time to build a history
@@ -32,7 +31,7 @@ async def conversation(
     newest = until_seq - 1
     while newest >= 1 and remaining > 0 and until_seq - newest <= MAX_MESSAGES:
         oldest = max(1, newest - PAGE + 1)
-        page = await chat.messages_between(database, session_id, oldest - 1, newest)
+        page = await chat.stored_messages_between(database, session_id, oldest - 1, newest)
         for message in reversed(page):
             converted = _upstream_message(message)
             if converted is None:
@@ -52,17 +51,20 @@ async def conversation(
     return ([{"role": "system", "content": instructions}] if instructions else []) + history
 
 
-def _upstream_message(message: MessageOut) -> Message | None:
-    if message.status is not None and message.status != "complete":
+def _upstream_message(message: Document) -> Message | None:
+    """A stored message as sent upstream (read as stored: a page of them is on the way to
+    the first token)."""
+    if message.get("status") not in (None, "complete"):  # failed, cancelled, being written
         return None
-    converted: Message = {"role": message.role, "content": message.content}
-    if message.role == "assistant":
-        tool_calls = message.metadata.get("tool_calls")
+    role, metadata = message["role"], message.get("metadata") or {}
+    converted: Message = {"role": role, "content": message["content"]}
+    if role == "assistant":
+        tool_calls = metadata.get("tool_calls")
         if isinstance(tool_calls, list) and tool_calls:
             converted["tool_calls"] = tool_calls
-            converted["content"] = message.content or None
-    elif message.role == "tool":
-        tool_call_id = message.metadata.get("tool_call_id")
+            converted["content"] = message["content"] or None
+    elif role == "tool":
+        tool_call_id = metadata.get("tool_call_id")
         if not isinstance(tool_call_id, str):
             return None  # the upstream refuses a tool result that names no call
         converted["tool_call_id"] = tool_call_id

@@ -61,11 +61,12 @@ class _Pending:
         self.reply: MessageOut | None = None
 
     async def prepare(self, session_document: Document, transaction: AsyncClientSession | None) -> Document:
-        db = self.database.db
-        if await generations_repository.of_session(db, session_document["_id"], transaction) is not None:
+        # The user's replies being written (the session's own among them, when there is one).
+        running = await generations_repository.of_user(self.database.db, self.user_id, transaction)
+        if any(r["session_id"] == session_document["_id"] for r in running):
             raise Conflict(BUSY_SESSION)
         self.resolved = await self._resolve(session_document, transaction)
-        taken = {int(r["slot"]) for r in await generations_repository.of_user(db, self.user_id, transaction)}
+        taken = {int(r["slot"]) for r in running}
         free = [slot for slot in range(self.settings.model_max_per_user) if slot not in taken]
         if not free:
             raise TooManyRequests(

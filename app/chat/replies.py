@@ -100,7 +100,9 @@ async def append_many_with_reply(
         session_document = await _owned_or_404(database, session_id, user_id, session)
         metadata = await pending.prepare(session_document, session)
         now = utc_now()
-        first = await repository.claim_seqs(database.db, session_id, user_id, len(messages) + 1, now, session)
+        first = await repository.claim_seqs(
+            database.db, session_id, user_id, len(messages) + 1, now, session, current=session_document
+        )
         if first is None:
             raise NotFound(SESSION_NOT_FOUND)
         documents = [

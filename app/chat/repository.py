@@ -202,17 +202,20 @@ async def claim_seqs(
     now: datetime,
     session: AsyncClientSession | None,
     dated: datetime | None = None,
+    current: Document | None = None,
 ) -> int | None:
     """Count `count` new messages and record the activity on the user's session; returns the
     first of their seqs (the next `count` numbers are theirs). None when the session is
     missing or not the user's. `dated`: messages of that time (an import), which move the
-    session's last activity forward to `dated` and `now`, never back.
+    session's last activity forward to `dated` and `now`, never back. `current`: the session
+    as this transaction read it already (it is not read again).
 
     In a transaction: read, then update by `_id` (a concurrent writer's update conflicts and is
     retried, so the count read is the one we increment). Without one (a standalone MongoDB):
     findAndModify by `_id`, the atomic way to take numbers there.
     """
-    current = await find_owned_session(db, session_id, user_id, session)
+    if current is None:
+        current = await find_owned_session(db, session_id, user_id, session)
     if current is None:
         return None
     change: Document = {"$inc": {"message_count": count}}

@@ -93,6 +93,10 @@ async def create_session(
             )
         return StoredResponse(201, render(created))
 
+    if body.name is not None and idempotency is None:  # the usual case: no transaction to find it
+        existing = await repository.find_named_session(database.db, user_id, body.name)
+        if existing is not None:
+            return StoredResponse(200, render(existing))
     lock = ("create-session", user_id, idempotency.key if idempotency else None)
     response = await run_once_naming(database, user_id, idempotency, get_or_create, lock)
     if response.status_code == 201 and not response.replayed:

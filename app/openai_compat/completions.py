@@ -267,8 +267,14 @@ async def new_messages(database: Database, user_id: ObjectId, call: Call, sent: 
     first_text = next((_text(m.get("content")) for m in sent if m.get("role") == "user"), "")
     title = first_text.strip().split("\n", 1)[0][:80] or "Chat completion"
     body = SessionCreate(title=title, name=call.session_name, platform="openai")
-    created = await service.create_session(database, user_id, body, None, render=lambda d: str(d["_id"]))
-    session = await service.find_owned_session(database, created.body, user_id)
+    found: list[Document] = []  # the session as create_session read it: not read once more
+
+    def remember(document: Document) -> str:
+        found.append(document)
+        return str(document["_id"])
+
+    created = await service.create_session(database, user_id, body, None, render=remember)
+    session = found[-1]
     # The session's first messages, as many as were sent and a few abandoned replies.
     stored = await service.stored_messages_between(
         database, session["_id"], 0, min(int(session["message_count"]), len(sent) + MAX_ABANDONED)
