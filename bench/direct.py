@@ -38,8 +38,7 @@ def operations(client: AsyncMongoClient[dict[str, Any]], db_name: str) -> dict[s
             seq = await repository.claim_seqs(db, session_id, user_id, 1, now, session)
             assert seq is not None
             document = message_document(session_id, user_id, BENCH_MESSAGE, seq, now)
-            await repository.insert_messages(db, [document], session)
-            return await repository.messages_in_seq_range(db, session_id, seq, seq, session)
+            return await repository.insert_messages(db, [document], session)
 
         await run_in_transaction(database, body, serialize_on=(user_id, session_id))
 

@@ -113,11 +113,8 @@ async def append_many_with_reply(
         documents.append(
             {**message_document(session_id, user_id, reply, first + len(messages), now), "status": STREAMING}
         )
-        await repository.insert_messages(database.db, documents, session)
-        last = first + len(messages)
         stored = [
-            MessageOut.model_validate(d)
-            for d in await repository.messages_in_seq_range(database.db, session_id, first, last, session)
+            MessageOut.model_validate(d) for d in await repository.insert_messages(database.db, documents, session)
         ]
         await pending.claim(stored[-1], session)
         if database.publish_local is not None:

@@ -234,9 +234,13 @@ async def claim_seqs(
 
 async def insert_messages(
     db: AsyncDatabase[Document], documents: list[Document], session: AsyncClientSession | None
-) -> None:
-    """Insert in one command, in order (ordered inserts stop at the first failure)."""
+) -> list[Document]:
+    """Insert in one command, in order (ordered inserts stop at the first failure); returns the
+    documents as stored, with the `_id` the driver gave each. They need no reading back: what
+    a message holds keeps its value in BSON exactly (metadata's rules, times in whole
+    milliseconds: utc_now)."""
     await db[MESSAGES].insert_many(documents, ordered=True, session=session)
+    return documents
 
 
 async def messages_in_seq_range(

@@ -262,7 +262,7 @@ async def append_messages(
 ) -> StoredResponse:
     """Store the messages with consecutive seqs and move the session's counters, all in one
     transaction (with the Idempotency-Key's record, when one is sent), then answer with the
-    stored messages read back in that transaction: one message, or `{"items": [...]}`."""
+    stored messages: one message, or `{"items": [...]}`."""
 
     def render(stored: list[Document]) -> str:
         out = [MessageOut.model_validate(d) for d in stored]
@@ -284,7 +284,7 @@ async def append_rendered(
     documents into the (stored, replayable) response body.
 
     One command per step whatever the count: read the session, update its counters, insert
-    the messages, read them back, commit."""
+    the messages, commit."""
     session_id = _session_id(raw_session_id)
 
     async def insert(session: AsyncClientSession | None) -> StoredResponse:
@@ -304,7 +304,7 @@ async def store_messages(
     session: AsyncClientSession | None,
 ) -> list[MessageOut]:
     """Count the messages on the user's session and insert them with their seqs (in
-    `session`'s transaction), then read them back; NotFound when the session is not the user's."""
+    `session`'s transaction); NotFound when the session is not the user's."""
     stored = await _insert_messages(database, session_id, user_id, messages, None, session)
     return [MessageOut.model_validate(d) for d in stored]
 
@@ -325,9 +325,7 @@ async def _insert_messages(
         message_document(session_id, user_id, message, first + offset, now, originals[offset] if originals else None)
         for offset, message in enumerate(messages)
     ]
-    await repository.insert_messages(database.db, documents, session)
-    last = first + len(messages) - 1
-    return await repository.messages_in_seq_range(database.db, session_id, first, last, session)
+    return await repository.insert_messages(database.db, documents, session)
 
 
 def message_document(
