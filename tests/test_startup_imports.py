@@ -1,6 +1,7 @@
 """Issue 20: `chat --help` and `chat-admin --help` took 0.5-0.7 s importing what they never use.
 Their entry modules import argparse and their own small modules only; the client, the web app
-and the database driver wait for a command that needs them (timings are in bench/startup.py)."""
+and the database driver wait for a command that needs them (timings are in bench/startup.py).
+What `chat append` itself loads is checked against a live server, in integrations/test_cli.py."""
 
 from __future__ import annotations
 
@@ -24,16 +25,3 @@ def test_the_chat_command_imports_the_client_only_when_a_command_runs() -> None:
 def test_chat_admin_parses_its_arguments_without_the_database_driver_or_the_web_app() -> None:
     loaded = modules_after("from app.admin.cli import parser; parser().format_help()")
     assert not {name for name in loaded if name.split(".")[0] in HEAVY}
-
-
-def test_a_chat_append_never_loads_the_async_client_tqdm_or_httpx_command_line() -> None:
-    code = (
-        "import argparse\n"
-        "from chat_client.cli.connection import skip_httpx_command_line\n"
-        "skip_httpx_command_line()\n"
-        "from chat_client._client import Client\n"
-        "from chat_client.cli import commands, render\n"
-    )
-    loaded = modules_after(code)
-    assert "chat_client._client" in loaded and "httpx" in loaded
-    assert not loaded & {"chat_client._async_client", "tqdm", "rich", "click", "pygments", "asyncio"}

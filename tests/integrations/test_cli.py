@@ -63,6 +63,26 @@ def test_append_creates_by_name_then_sessions_and_show_print_it(account: Account
     assert as_json[1:] == [{"type": "message", "message": m} for m in page["items"]]
 
 
+def test_append_loads_neither_the_models_nor_the_rest_of_the_client(account: Account) -> None:
+    """Issue 20: `chat append` took 424 ms on a loaded 2-core machine (goal 300), ~90 ms of it
+    importing pydantic for the client's models, which the line it prints does not need (nor the
+    async client, nor httpx's command line). The command runs in a process that then lists what
+    it imported."""
+    key = account.api_key(["read", "write"])
+    probe = "import sys\nfrom chat_client.cli.main import main\nmain(sys.argv[1:])\nprint(*sys.modules)"
+    env = {**os.environ, "CHAT_URL": account.base_url, "CHAT_API_KEY": key}
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "append", "light", "hello"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    printed, imported = done.stdout.split("\n", 1)
+    assert printed.startswith("appended #1 (user) to light (")
+    loaded = set(imported.split())
+    assert "chat_client._base_client" in loaded
+    heavy = {"pydantic", "chat_client._models", "chat_client._client", "chat_client._async_client", "httpx_sse"}
+    assert not loaded & (heavy | {"tqdm", "rich", "click", "pygments", "asyncio"})
+
+
 def test_errors_are_one_line_on_stderr_with_documented_exit_codes(account: Account) -> None:
     key = account.api_key(["read", "write"])
     missing = chat(account, key, "show", "nobody-by-that-name")

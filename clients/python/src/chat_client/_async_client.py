@@ -66,7 +66,7 @@ class AsyncClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(timeout=timeout)
+        self._http = http_client or httpx.AsyncClient(timeout=timeout, verify=_core.tls_verify(self.base_url))
         self._auth_lock = asyncio.Lock()
 
     async def __aenter__(self) -> AsyncClient:

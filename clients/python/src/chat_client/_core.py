@@ -1,22 +1,27 @@
 """What Client and AsyncClient share: configuration, the calls they make (method, path,
 body, and whether a retry is safe), the retry policy and the state of the credentials.
-Only the I/O differs between the two; it lives in _client.py and _async_client.py."""
+Only the I/O differs between the two; it lives in _base_client.py and _async_client.py."""
 
 from __future__ import annotations
 
 import os
 import random
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from chat_client._exceptions import APIConnectionError, APITimeoutError, retry_after_seconds
-from chat_client._models import Appended, MessageIn, Session
+
+if TYPE_CHECKING:
+    # Imported where a model is built: the request core (_base_client.py) runs without them.
+    from chat_client._models import Appended, MessageIn, Session
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 30.0
@@ -175,6 +180,16 @@ def resolve(
     return url.rstrip("/"), Credentials(api_key=api_key, username=username, password=password)
 
 
+def tls_verify(base_url: str) -> ssl.SSLContext | bool:
+    """httpx's `verify` for a client that sends every request to `base_url` (redirects are
+    not followed). Over plain http no certificate is checked, and loading the CA bundle
+    (~20 ms, at every `chat` command) is skipped: the context given instead trusts no
+    certificate, so a TLS connection through it would fail, never go unverified."""
+    if urlsplit(base_url).scheme.lower() == "http":
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return True
+
+
 # The calls, shared by both clients.
 
 
@@ -190,6 +205,8 @@ def refresh_call(refresh_token: str) -> Call:
 
 
 def session_id_of(session: str | Session) -> str:
+    from chat_client._models import Session
+
     return session.id if isinstance(session, Session) else session
 
 
@@ -217,6 +234,8 @@ def append_call(session_id: str, message: MessageIn, key: str | None) -> Call:
 def batch_calls(session_id: str, messages: Iterable[MessageIn | dict[str, Any]], key: str | None) -> Iterator[Call]:
     """One call per MAX_BATCH messages, each with its own key (the caller's key plus the
     chunk's number when there are several)."""
+    from chat_client._models import MessageIn
+
     items = [m if isinstance(m, MessageIn) else MessageIn.model_validate(m) for m in messages]
     chunks = [items[i : i + MAX_BATCH] for i in range(0, len(items), MAX_BATCH)]
     for number, chunk in enumerate(chunks):
@@ -233,14 +252,22 @@ def named_batch_calls(
 ) -> Iterator[Call]:
     """Like batch_calls, to the session of `name` (created with the first batch when new, with
     `session_fields`: title, platform and metadata when given)."""
-    fields = {field: value for field, value in session_fields.items() if value is not None}
     for call in batch_calls("", messages, key):
         assert call.json is not None
-        yield replace(call, path="/chat/sessions/by-name", json={"name": name, **fields, **call.json})
+        yield named_call(name, call.json["messages"], session_fields, call.idempotency_key)
+
+
+def named_call(name: str, messages: list[dict[str, Any]], session_fields: dict[str, Any], key: str | None) -> Call:
+    """One request of named_batch_calls: up to MAX_BATCH messages, already as JSON."""
+    fields = {field: value for field, value in session_fields.items() if value is not None}
+    body = {"name": name, **fields, "messages": messages}
+    return Call("POST", "/chat/sessions/by-name", json=body, idempotency_key=key or new_idempotency_key())
 
 
 def combined(batches: list[Appended]) -> Appended:
     """What the batches of one `append_to` stored, as one."""
+    from chat_client._models import Appended
+
     if not batches:
         raise ValueError("append_to needs at least one message")
     items = [message for batch in batches for message in batch.items]
@@ -248,6 +275,8 @@ def combined(batches: list[Appended]) -> Appended:
 
 
 def as_message(message: MessageIn | dict[str, Any] | str, role: str, metadata: dict[str, Any] | None) -> MessageIn:
+    from chat_client._models import MessageIn
+
     if isinstance(message, MessageIn):
         return message
     if isinstance(message, dict):
