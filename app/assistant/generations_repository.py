@@ -34,14 +34,14 @@ async def insert(db: AsyncDatabase[Document], record: Document, session: AsyncCl
     await db[GENERATIONS].insert_one(record, session=session)
 
 
-async def renew(db: AsyncDatabase[Document], record_id: ObjectId, lease_until: datetime) -> Document | None:
-    """Move the lease; the record as it is now (its cancel flag), None once it is gone."""
-    await db[GENERATIONS].update_one({"_id": record_id}, {"$set": {"lease_until": lease_until}})
-    return await db[GENERATIONS].find_one({"_id": record_id})
+async def renew(db: AsyncDatabase[Document], record_ids: list[ObjectId], lease_until: datetime) -> None:
+    """Move the leases of these records (one process's replies) in one command."""
+    await db[GENERATIONS].update_many({"_id": {"$in": record_ids}}, {"$set": {"lease_until": lease_until}})
 
 
-async def find(db: AsyncDatabase[Document], record_id: ObjectId) -> Document | None:
-    return await db[GENERATIONS].find_one({"_id": record_id})
+async def find(db: AsyncDatabase[Document], record_ids: list[ObjectId]) -> list[Document]:
+    """Those of these records that still exist, with their cancel flags."""
+    return await db[GENERATIONS].find({"_id": {"$in": record_ids}}).to_list(len(record_ids))
 
 
 async def request_cancel(db: AsyncDatabase[Document], record_id: ObjectId) -> None:

@@ -25,6 +25,9 @@ from app.core.idempotency import IdempotentRequest, StoredResponse, run_once
 from app.core.types import utc_now
 
 STREAMING: ReplyStatus = "streaming"
+# How long asking for a reply may wait for its turn to write (run_in_transaction): a burst of
+# asks queues (a reply takes seconds anyway) rather than failing after DB_TIMEOUT_SECONDS.
+ASK_WAIT_SECONDS = 20.0
 
 
 class PendingReply(Protocol):
@@ -121,7 +124,7 @@ async def append_many_with_reply(
             await announce_messages(database, session_id, user_id, stored)
         return respond(stored)
 
-    return await run_once(database, user_id, idempotency, insert, (user_id, session_id))
+    return await run_once(database, user_id, idempotency, insert, (user_id, session_id), wait=ASK_WAIT_SECONDS)
 
 
 async def find_message(database: Database, message_id: ObjectId) -> MessageOut | None:

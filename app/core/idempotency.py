@@ -118,13 +118,14 @@ async def run_once(
     serialize_on: Hashable,
     transactional: bool = True,
     sealed: bool = False,
+    wait: float | None = None,
 ) -> StoredResponse:
     """Do `work` (in a transaction, unless `transactional` is false and there is no key) at
     most once per key; a retry gets the stored response back (kept `sealed` when it holds a
-    secret)."""
+    secret). `wait`: run_in_transaction's."""
     if request is None:
         if transactional:
-            return await run_in_transaction(database, work, serialize_on)
+            return await run_in_transaction(database, work, serialize_on, wait=wait)
         return await work(None)
     claim = await _claim(database.db, user_id, request)
     if isinstance(claim, StoredResponse):
@@ -137,7 +138,7 @@ async def run_once(
         return response
 
     try:
-        return await run_in_transaction(database, work_and_complete, serialize_on)
+        return await run_in_transaction(database, work_and_complete, serialize_on, wait=wait)
     except AppError:
         # The work refused (404, 409, ...) and its transaction was rolled back. Any other error
         # may have come after a commit (an unknown result): the claim is then left to expire.

@@ -4,9 +4,11 @@ reply completes with exactly the text the upstream sent, none is left streaming,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient
 
 from app.core.config import Settings
@@ -43,3 +45,32 @@ async def test_concurrent_generations_for_many_users_all_complete_exactly(
     replies = await asyncio.gather(*(ask(u, s, q) for u, s, q in zip(users, sessions, questions, strict=True)))
     assert [r["status"] for r in replies] == ["complete"] * USERS
     assert [r["content"] for r in replies] == questions
+
+
+async def test_an_ask_waits_for_its_turn_to_write_where_a_plain_post_gives_up(
+    app: FastAPI, client: AsyncClient, upstream: FakeUpstream, agent: dict[str, Any]
+) -> None:
+    """A burst of asks (50 at once in make bench) queued for the database's transaction slots
+    longer than DB_TIMEOUT_SECONDS, and some answered 503: an ask now waits for its turn up to
+    ASK_WAIT_SECONDS (a reply takes seconds anyway), while any other write still gives up then."""
+    user = await make_user(client)
+    session_id, other_id = [(await make_session(client, user))["_id"] for _ in range(2)]
+    database = app.state.database
+    async with contextlib.AsyncExitStack() as held:  # every slot taken, for longer than the timeout
+        for _ in range(app.state.settings.db_max_transactions):
+            await held.enter_async_context(database.transaction_slots.hold())
+        ask = asyncio.create_task(
+            client.post(
+                f"/chat/sessions/{session_id}/messages",
+                json={"content": "queued", "reply": {"agent": "helper"}},
+                headers=user.headers,
+            )
+        )
+        plain = await client.post(f"/chat/sessions/{other_id}/messages", json={"content": "x"}, headers=user.headers)
+        assert plain.status_code == 503
+        done, _ = await asyncio.wait({ask}, timeout=1.0)  # the ask waited past DB_TIMEOUT_SECONDS too
+        assert not done
+    asked = await ask
+    assert asked.status_code == 201, asked.text
+    reply = await wait_for_reply(client, user, session_id, asked.json()["reply"]["_id"])
+    assert reply["status"] == "complete"
