@@ -3,9 +3,15 @@
 - time to first token through the server (a streamed `POST .../messages?stream=true`, in one
   session that grows by each sample) minus the same request (the history the server sent) to
   the same upstream directly with the openai SDK over a kept-alive connection (goal: p50 <= 15 ms);
+  each turn starts once the search indexer has caught up with the last one, as after a
+  reader's pause (back to back, indexing the last turn slowed the next ask's transaction);
 - database writes per reply, counted on a change stream (goal: <= 5 per second of generation
   plus the fixed ones);
-- N concurrent generations for N users: tokens per second delivered, the server's RSS.
+- N concurrent generations for N users: tokens per second delivered, the server's RSS, and for
+  WATCHERS of them a second client on the session's event stream: how long after the asker's
+  own stream had the text each `message.updated` came (progress lag: the progress writes are
+  at most every 250 ms, less often past 10 replies a process), and the final one after the
+  asker had the whole text (end lag: the final write, the change stream, the fan-out).
 
 `python -m bench.assistant` runs this part alone and merges it into bench/results.json under
 "assistant"; BENCH_QUICK=1 (or `--small`) uses small sizes.
@@ -21,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +48,8 @@ TTFT_SAMPLES = 10 if SMALL else 50
 CONCURRENT = 10 if SMALL else 50
 WORDS = 50 if SMALL else 200
 WRITES_PIECES, WRITES_DELAY = 40, 0.05  # a 2 s generation
+WATCHERS = 10  # of the concurrent generations, this many are watched by a second client
+DONE = -1  # in a (time, length) record: the reply has ended
 
 
 async def _user(http: httpx.AsyncClient, name: str) -> dict[str, str]:
@@ -54,10 +63,18 @@ async def _session(http: httpx.AsyncClient, headers: dict[str, str]) -> str:
     return session_id
 
 
-async def _ask_streamed(http: httpx.AsyncClient, headers: dict[str, str], session_id: str, text: str) -> dict[str, Any]:
-    """Stream one reply: seconds to the first delta, the final message."""
+async def _ask_streamed(
+    http: httpx.AsyncClient,
+    headers: dict[str, str],
+    session_id: str,
+    text: str,
+    grown: list[tuple[float, int]] | None = None,
+) -> dict[str, Any]:
+    """Stream one reply: seconds to the first delta, the final message; in `grown`, when given,
+    the time (perf_counter) at which the streamed text reached each length, and its end."""
     started = time.perf_counter()
     first: float | None = None
+    length = 0
     body = {"content": text, "reply": {"model": "fake-small"}}
     path = f"/chat/sessions/{session_id}/messages"
     async with http.stream("POST", path, params={"stream": "true"}, json=body, headers=headers) as response:
@@ -68,11 +85,27 @@ async def _ask_streamed(http: httpx.AsyncClient, headers: dict[str, str], sessio
         async for line in response.aiter_lines():
             if line.startswith("event: "):
                 event = line[7:]
-            elif line.startswith("data: ") and event == "reply.delta" and first is None:
-                first = time.perf_counter() - started
+            elif line.startswith("data: ") and event == "reply.delta":
+                first = time.perf_counter() - started if first is None else first
+                length += len(json.loads(line[6:])["text"])
+                if grown is not None:
+                    grown.append((time.perf_counter(), length))
             elif line.startswith("data: ") and event == "reply.done":
+                if grown is not None:
+                    grown.append((time.perf_counter(), DONE))
                 return {"first": first, "final": json.loads(line[6:]), "seconds": time.perf_counter() - started}
     raise RuntimeError("the reply stream ended without reply.done")
+
+
+async def _indexed(http: httpx.AsyncClient) -> None:
+    """Until the search indexer has caught up with what was written so far (/readyz): the next
+    turn starts on a server that is done with the last one, as after a reader's pause."""
+    since = datetime.now(UTC)
+    while True:
+        caught_up_at = (await http.get("/readyz")).json().get("search_index", {}).get("caught_up_at")
+        if caught_up_at is not None and datetime.fromisoformat(caught_up_at) >= since:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def _direct_first_token(client: AsyncOpenAI, messages: list[dict[str, Any]]) -> float:
@@ -107,6 +140,7 @@ async def _ttft(http: httpx.AsyncClient, upstream: FakeUpstream) -> dict[str, An
             result = await _ask_streamed(http, headers, session_id, "hi")
             through.append(result["first"])
             direct.append(await _direct_first_token(client, upstream.last_messages()))
+            await _indexed(http)
     return {
         "samples": TTFT_SAMPLES,
         "through_p50_ms": _ms(through, 0.5),
@@ -154,15 +188,66 @@ async def _writes(http: httpx.AsyncClient, upstream: FakeUpstream, uri: str, db_
     }
 
 
+async def _watch(
+    http: httpx.AsyncClient, headers: dict[str, str], session_id: str, ready: asyncio.Event
+) -> list[tuple[float, int]]:
+    """A second client on the session's event stream: (perf_counter, the reply's stored length,
+    or DONE once it has ended) for each update of the reply."""
+    seen: list[tuple[float, int]] = []
+    async with http.stream("GET", f"/chat/sessions/{session_id}/events", headers=headers) as response:
+        event = None
+        async for line in response.aiter_lines():
+            ready.set()  # the stream's first line (a comment) is sent once it is subscribed
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "message.updated":
+                message = json.loads(line[6:])
+                ended = message.get("status") != "streaming"
+                seen.append((time.perf_counter(), DONE if ended else len(message["content"])))
+                if ended:
+                    return seen
+    return seen
+
+
+def _watcher_lags(grown: list[tuple[float, int]], seen: list[tuple[float, int]]) -> tuple[list[float], list[float]]:
+    """For each update the watcher saw: how long after the asker's stream reached that length
+    it came (progress), and for the end, how long after the asker had the whole text (end)."""
+    texts = [(t, n) for t, n in grown if n != DONE]
+    progress, end = [], []
+    for at, length in seen:
+        if length == DONE and texts:
+            end.append(at - texts[-1][0])
+            continue
+        reached = next((t for t, n in texts if n >= length), None)
+        if reached is not None:
+            progress.append(at - reached)
+    return progress, end
+
+
 async def _concurrent(http: httpx.AsyncClient, upstream: FakeUpstream, pid: int) -> dict[str, Any]:
     upstream.default = Script(echo=True, delay=0.01)
     users = [await _user(http, f"conc_{secrets.token_hex(3)}") for _ in range(CONCURRENT)]
     sessions = [await _session(http, headers) for headers in users]
     text = " ".join(f"t{i}" for i in range(WORDS))
+    watched = range(0, CONCURRENT, CONCURRENT // WATCHERS)
+    readies = [asyncio.Event() for _ in watched]
+    watchers = [
+        asyncio.create_task(_watch(http, users[i], sessions[i], ready))
+        for i, ready in zip(watched, readies, strict=True)
+    ]
+    await asyncio.gather(*(ready.wait() for ready in readies))
+    grown: dict[int, list[tuple[float, int]]] = {i: [] for i in watched}
     rss_before = rss_kib(pid)
     started = time.perf_counter()
-    results = await asyncio.gather(*(_ask_streamed(http, h, s, text) for h, s in zip(users, sessions, strict=True)))
+    results = await asyncio.gather(
+        *(_ask_streamed(http, h, s, text, grown.get(i)) for i, (h, s) in enumerate(zip(users, sessions, strict=True)))
+    )
     wall = time.perf_counter() - started
+    progress_lags, end_lags = [], []
+    for i, watcher in zip(watched, watchers, strict=True):
+        progress, end = _watcher_lags(grown[i], await asyncio.wait_for(watcher, 60))
+        progress_lags += progress
+        end_lags += end
     answered = [r for r in results if r["final"] is not None]
     exact = sum(1 for r in answered if r["final"]["status"] == "complete" and r["final"]["content"] == text)
     refused = sorted(f"{r['status']}: {r['detail']}" for r in results if r["final"] is None)
@@ -174,6 +259,11 @@ async def _concurrent(http: httpx.AsyncClient, upstream: FakeUpstream, pid: int)
         "wall_seconds": round(wall, 2),
         "tokens_per_second": round(len(answered) * WORDS / wall, 1),
         "first_token_p99_ms": _ms([r["first"] for r in answered], 0.99),
+        "watchers": len(watchers),
+        "watcher_progress_lag_p50_ms": _ms(progress_lags, 0.5),
+        "watcher_progress_lag_p99_ms": _ms(progress_lags, 0.99),
+        "watcher_end_lag_p50_ms": _ms(end_lags, 0.5),
+        "watcher_end_lag_p99_ms": _ms(end_lags, 0.99),
         "server_rss_mb_before": round(rss_before / 1024, 1),
         "server_rss_mb_after": round(rss_kib(pid) / 1024, 1),
     }

@@ -194,6 +194,14 @@ def _assistant(results: dict[str, Any]) -> list[str]:
                 f"RSS {concurrent['server_rss_mb_before']} → {concurrent['server_rss_mb_after']} MB",
             ]
         ),
+        _row(
+            [
+                f"a second client watching {concurrent['watchers']} of them",
+                f"text {concurrent['watcher_progress_lag_p50_ms']} / {concurrent['watcher_progress_lag_p99_ms']} ms "
+                f"behind the asker's stream, the end {concurrent['watcher_end_lag_p50_ms']} / "
+                f"{concurrent['watcher_end_lag_p99_ms']} ms after it (p50 / p99)",
+            ]
+        ),
     ]
 
 

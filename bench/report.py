@@ -59,7 +59,8 @@ def table(results: dict[str, Any]) -> str:
             f"replies: first token +{first['added_p50_ms']} ms p50 over the upstream direct; "
             f"{writes['updates_per_second']} progress writes/s; {together['generations']} at once: "
             f"{together['tokens_per_second']} tokens/s, {together['exact']} exact, "
-            f"RSS {together['server_rss_mb_after']} MB"
+            f"RSS {together['server_rss_mb_after']} MB; a watcher {together['watcher_progress_lag_p99_ms']} ms behind "
+            f"(p99), the end {together['watcher_end_lag_p99_ms']} ms after"
         )
     for name, cells in results.get("openai_compat", {}).items():
         for concurrency, cell in cells.items():
