@@ -250,6 +250,9 @@ class Runner:
             except PyMongoError as exc:
                 log.warning("replies' leases or cancel flags could not be read", extra={"error": type(exc).__name__})
                 continue
+            except Exception:  # never stop renewing: the replies would be taken for a dead process's
+                log.exception("the replies' supervisor failed; going on")
+                continue
             for message_id, (generation, _) in list(self._running.items()):
                 record = live.get(generation.plan.record_id)
                 if generation.plan.record_id in record_ids and (record is None or record.get("cancel")):

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from typing import Any
 
+import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient
 
+from app.assistant import runner
 from tests.assistant.fake_upstream import FakeUpstream, Script
 from tests.assistant.helpers import reply_of, wait_for_reply
 from tests.factories import TestUser, make_session, make_user
@@ -94,3 +98,25 @@ async def test_cancel_stops_the_generation_and_keeps_the_text(
     # the session takes a new reply at once
     retry = await client.post(f"/chat/sessions/{session_id}/replies", headers=user.headers, json={"agent": "helper"})
     assert retry.status_code == 202, retry.text
+
+
+async def test_a_reply_that_outlives_its_first_lease_is_renewed_not_swept(
+    app: FastAPI, client: AsyncClient, upstream: FakeUpstream, agent: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generating process renews its replies' leases (one supervisor for all of them): a
+    reply still being written when its first lease has run out is not taken for one whose
+    process died."""
+    monkeypatch.setattr(runner, "LEASE", timedelta(seconds=1))
+    monkeypatch.setattr(runner, "RENEW_SECONDS", 0.2)
+    upstream.default = Script(pieces=["x"] * 40, delay=0.1)  # ~4 s
+    user = await make_user(client)
+    session_id, reply_id = await _ask(client, user)
+    started = time.monotonic()
+    reply = await _wait_for_text(client, user, session_id, reply_id)
+    while time.monotonic() - started < 2.5 and reply["status"] == "streaming":  # past its first lease
+        reply = await reply_of(client, user, session_id, reply_id)
+        assert await runner.sweep_expired(app.state.database) == 0
+        await asyncio.sleep(0.1)
+    assert reply["status"] == "streaming", "the generation ended before its first lease ran out"
+    done = await wait_for_reply(client, user, session_id, reply_id)
+    assert (done["status"], done["content"]) == ("complete", "x" * 40)
