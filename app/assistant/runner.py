@@ -37,6 +37,7 @@ from app.assistant import history
 from app.assistant.upstream import Request, Upstream, UpstreamFailure
 from app.chat import replies as chat_replies
 from app.chat.schemas import MessageOut, ReplyStatus
+from app.core.background import stop_within
 from app.core.config import Settings
 from app.core.db import Database, Document
 from app.core.types import utc_now
@@ -285,24 +286,26 @@ async def sweep_expired(database: Database) -> int:
 
 @contextlib.asynccontextmanager
 async def sweeping(database: Database) -> AsyncIterator[None]:
-    """Sweep every SWEEP_SECONDS for the lifetime of the block."""
+    """Sweep every SWEEP_SECONDS for the lifetime of the block; stopped between its commands
+    (background.stop_within)."""
+    stop = asyncio.Event()
 
     async def loop() -> None:
-        while True:
+        while not stop.is_set():
             try:
                 if await sweep_expired(database):
                     log.info("replies interrupted by a stopped server were marked failed")
             except PyMongoError as exc:
                 log.warning("the reply sweep failed", extra={"error": type(exc).__name__})
-            await asyncio.sleep(SWEEP_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SWEEP_SECONDS)
 
     task = asyncio.create_task(loop(), name="reply-sweeper")
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()
+        await stop_within(task, CLOSE_TIMEOUT_SECONDS)
 
 
 def record(plan_fields: dict[str, Any]) -> Document:

@@ -27,6 +27,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from app.auth.revocations_repository import insert_revocations, live_revocations, revocations_created_since
+from app.core.background import stop_within
 from app.core.db import Database, Document
 from app.core.types import utc_now
 
@@ -169,7 +170,4 @@ async def watch_revocations(database: Database, interval: float) -> AsyncIterato
         yield cache
     finally:
         stop.set()
-        try:
-            await asyncio.wait_for(task, STOP_TIMEOUT_SECONDS)
-        except TimeoutError:
-            log.warning("the revocation poller did not stop in time")
+        await stop_within(task, STOP_TIMEOUT_SECONDS)

@@ -42,6 +42,7 @@ from bson import ObjectId, Timestamp
 from pymongo.errors import OperationFailure, PyMongoError
 
 from app.chat import search_index
+from app.core.background import stop_within
 from app.core.change_stream import UNRESUMABLE_CODES
 from app.core.db import MESSAGES, Database, Document
 from app.core.types import utc_now
@@ -377,11 +378,5 @@ async def index_behind_writes(database: Database) -> AsyncIterator[SearchIndexer
     try:
         yield indexer
     finally:
-        indexer.stop.set()
-        # Stopped between commands, never cancelled in one while it is waited for: wait_for would
-        # cancel it and then wait on it, and a cancelled getMore can leave its stream's close
-        # waiting forever (see change_stream.watch_changes).
-        _, pending = await asyncio.wait({task}, timeout=STOP_TIMEOUT_SECONDS)
-        if pending:
-            log.warning("the search indexer did not stop in time")
-            task.cancel()
+        indexer.stop.set()  # stopped between commands (see background.stop_within)
+        await stop_within(task, STOP_TIMEOUT_SECONDS)

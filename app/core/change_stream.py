@@ -27,6 +27,7 @@ from typing import Any
 
 from pymongo.errors import OperationFailure, PyMongoError
 
+from app.core.background import stop_within
 from app.core.changes import Change, ChangeHub
 from app.core.db import Database
 
@@ -130,12 +131,5 @@ async def watch_changes(
             log.warning("the change stream did not open in time; it keeps trying")
         yield watcher
     finally:
-        # Stopped between commands, never cancelled mid-command (a cancelled getMore left the
-        # stream's close waiting forever).
-        watcher.stop.set()
-        # asyncio.wait, not wait_for: wait_for cancels on its timeout and then waits for the
-        # cancelled task, which can be forever.
-        _, pending = await asyncio.wait({task}, timeout=STOP_TIMEOUT_SECONDS)
-        if pending:
-            log.warning("the change stream did not stop in time")
-            task.cancel()
+        watcher.stop.set()  # stopped between commands (see background.stop_within)
+        await stop_within(task, STOP_TIMEOUT_SECONDS)

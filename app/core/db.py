@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
+from app.core.background import stop_within
 from app.core.config import Settings
 from app.core.locks import KeyedLocks, Slots
 
@@ -237,11 +238,9 @@ async def close_client(client: AsyncMongoClient[Document]) -> None:
     best-effort endSessions would otherwise wait the full timeoutMS for a dead database (the
     server expires the sessions itself), which with requests draining first made a shutdown
     with the database down take over 5 s."""
-    try:
-        with pymongo.timeout(END_SESSIONS_TIMEOUT_SECONDS):
-            await asyncio.wait_for(client.close(), CLOSE_TIMEOUT_SECONDS)
-    except TimeoutError:
-        log.warning("closing the database client timed out")
+    with pymongo.timeout(END_SESSIONS_TIMEOUT_SECONDS):  # the task takes this context along
+        closing = asyncio.create_task(client.close(), name="close-database-client")
+    await stop_within(closing, CLOSE_TIMEOUT_SECONDS)
 
 
 def redact_uri(uri: str) -> str:

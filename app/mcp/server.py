@@ -35,6 +35,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.auth.dependencies import authenticate
 from app.auth.principal import WRITE, AuthenticatedUser
+from app.core.background import stop_within
 from app.core.errors import (
     UNAVAILABLE_ERRORS,
     AppError,
@@ -52,6 +53,7 @@ NO_STREAMS = "This MCP server is stateless and holds no stream: POST each JSON-R
 MAX_ERROR_DATA_CHARS = 64
 PRINCIPAL = "chat.principal"  # the ASGI scope key the caller is kept under
 log = logging.getLogger(__name__)
+STOP_TIMEOUT_SECONDS = 5.0
 
 
 def _caller(ctx: ServerRequestContext[Any]) -> Caller:
@@ -161,7 +163,7 @@ async def serve_mcp(app: FastAPI) -> AsyncIterator[None]:
     finally:
         app.state.mcp_sessions = None
         stopping.set()
-        await task
+        await stop_within(task, STOP_TIMEOUT_SECONDS)
 
 
 def _bearer(request: Request) -> str | None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
 from app.assistant import runner
+from app.core.db import Database
 from tests.assistant.fake_upstream import FakeUpstream, Script
 from tests.assistant.helpers import reply_of, wait_for_reply
 from tests.factories import TestUser, make_session, make_user
@@ -120,3 +121,26 @@ async def test_a_reply_that_outlives_its_first_lease_is_renewed_not_swept(
     assert reply["status"] == "streaming", "the generation ended before its first lease ran out"
     done = await wait_for_reply(client, user, session_id, reply_id)
     assert (done["status"], done["content"]) == ("complete", "x" * 40)
+
+
+async def test_a_shutdown_does_not_wait_forever_for_a_sweep_stuck_in_a_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A test run hung in an app's shutdown: the reply sweeper was cancelled and then awaited,
+    and a task cancelled inside a driver command can wait forever. The sweeper is now told to
+    stop between commands and waited for a bounded time (background.stop_within)."""
+
+    async def stuck_in_a_command(database: object) -> int:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.Event().wait()  # a cleanup that never ends, as a cancelled getMore's close
+        return 0
+
+    monkeypatch.setattr(runner, "sweep_expired", stuck_in_a_command)
+    monkeypatch.setattr(runner, "CLOSE_TIMEOUT_SECONDS", 0.3)
+    started = time.monotonic()
+    async with asyncio.timeout(10):  # the old shutdown: forever (cut here at 10 s)
+        async with runner.sweeping(cast(Database, None)):
+            await asyncio.sleep(0)  # the sweep has started
+    assert time.monotonic() - started < 5
