@@ -30,13 +30,19 @@ MESSAGES: Any = [{"role": "user", "content": "hi"}]
 
 
 async def _first_text(client: AsyncOpenAI, **options: Any) -> float:
+    """Seconds to the first text chunk; the stream is read to its end, as a client does (one
+    that leaves early cancels the recorded reply, and its next call could find the session's
+    reply still ending: a 409)."""
     started = time.perf_counter()
+    first: float | None = None
     stream = await client.chat.completions.create(model="fake-small", messages=MESSAGES, stream=True, **options)
     async with stream:
         async for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                return time.perf_counter() - started
-    raise RuntimeError("no text")
+            if first is None and chunk.choices and chunk.choices[0].delta.content:
+                first = time.perf_counter() - started
+    if first is None:
+        raise RuntimeError("no text")
+    return first
 
 
 async def _token(base_url: str) -> str:
