@@ -16,4 +16,8 @@ def assistant(request: Request) -> Assistant:
     return found
 
 
-AssistantDep = Annotated[Assistant, Depends(assistant)]
+async def _assistant(request: Request) -> Assistant:
+    return assistant(request)
+
+
+AssistantDep = Annotated[Assistant, Depends(_assistant)]

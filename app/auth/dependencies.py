@@ -32,27 +32,27 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 INVALID_TOKEN = "Invalid or expired token"
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _revocations(request: Request) -> RevocationCache:
+async def _revocations(request: Request) -> RevocationCache:
     cache: RevocationCache = request.app.state.revocations
     return cache
 
 
-def _attempts(request: Request) -> PasswordAttempts:
+async def _attempts(request: Request) -> PasswordAttempts:
     attempts: PasswordAttempts = request.app.state.password_attempts
     return attempts
 
 
-def _hashing(request: Request) -> PasswordHashing:
+async def _hashing(request: Request) -> PasswordHashing:
     hashing: PasswordHashing = request.app.state.password_hashing
     return hashing
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     """The peer's address, which password attempts are throttled per. uvicorn takes it from
     X-Forwarded-For only when the peer is a proxy it was told to trust."""
     return request.client.host if request.client else UNKNOWN_ADDRESS
@@ -98,7 +98,7 @@ def _from_access_token(settings: Settings, revocations: RevocationCache, token: 
 CurrentUser = Annotated[AuthenticatedUser, Depends(current_user)]
 
 
-def session_user(user: CurrentUser) -> AuthenticatedUser:
+async def session_user(user: CurrentUser) -> AuthenticatedUser:
     if user.via_api_key:
         raise Forbidden("API keys cannot manage accounts or administer; log in with a password")
     return user

@@ -10,9 +10,10 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.chat import repository
+from app.chat.message_json import MessagesPage
 from app.chat.metadata import MetadataError, merge_patch, validate_metadata
 from app.chat.paging import SeqRange, message_page_range
-from app.chat.schemas import MessageCreate, MessageList, MessageOut, Page, SessionCreate, SessionOut, SessionUpdate
+from app.chat.schemas import MessageCreate, MessageList, MessageOut, SessionCreate, SessionOut, SessionUpdate
 from app.core.cursors import CursorCodec
 from app.core.db import MESSAGES, SESSION_DELETIONS, SESSIONS, Database, Document
 from app.core.errors import BadRequest, Conflict, NotFound, UnprocessableContent
@@ -423,7 +424,7 @@ async def list_messages(
     limit: int,
     cursor: str | None,
     after_seq: int | None,
-) -> Page[MessageOut]:
+) -> MessagesPage:
     """Backwards by default: the newest page first, oldest to newest inside a page, and the
     cursor walks back by seq. With `after_seq`: the messages after it, oldest first, and the
     cursor walks forward. Either way pages never skip or repeat a message while new ones arrive."""
@@ -443,10 +444,10 @@ async def list_messages(
     else:
         raise BadRequest("Invalid cursor")
     if page_range is None:
-        return Page(items=[], next_cursor=None)
-    documents = await repository.messages_in_seq_range(database.db, session["_id"], page_range.first, page_range.last)
+        return MessagesPage(documents=[], next_cursor=None)
+    documents = await repository.message_page(database.db, session["_id"], page_range.first, page_range.last)
     next_cursor = codec.encode(kind, next_position) if next_position else None
-    return Page(items=[MessageOut.model_validate(d) for d in documents], next_cursor=next_cursor)
+    return MessagesPage(documents, next_cursor)
 
 
 def _forward_page(after: int, newest: int, limit: int) -> tuple[SeqRange | None, dict[str, object] | None]:

@@ -54,7 +54,7 @@ class CursorCodec:
         return values
 
 
-def _cursor_codec(request: Request) -> CursorCodec:
+async def _cursor_codec(request: Request) -> CursorCodec:
     codec: CursorCodec = request.app.state.cursor_codec
     return codec
 

@@ -40,8 +40,11 @@ def _as_utc(value: Any) -> datetime:
 
 
 def format_utc(value: datetime) -> str:
-    """ISO 8601 in UTC with millisecond precision (what MongoDB stores) and a `Z` suffix."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 in UTC with millisecond precision (what MongoDB stores) and a `Z` suffix. A
+    naive datetime is UTC, as the driver decodes it without `tz_aware`."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds") + "Z"
 
 
 UTCDateTime = Annotated[

@@ -48,7 +48,7 @@ LastEventId = Annotated[
 ]
 
 
-def _hub(request: Request) -> ChangeHub:
+async def _hub(request: Request) -> ChangeHub:
     hub: ChangeHub = request.app.state.change_hub
     return hub
 
@@ -92,7 +92,7 @@ async def user_events(
             yield event
 
 
-def _resume_after(
+async def _resume_after(
     session: OwnedSession,
     after_seq: Annotated[int | None, Query(ge=0, description="Replay the stored messages after this seq")] = None,
     last_event_id: LastEventId = None,

@@ -108,7 +108,7 @@ async def _read_messages(caller: Caller, given: BaseModel) -> str:
     page = await service.list_messages(
         caller.database, caller.cursors, session, given.limit, given.cursor, given.after_seq
     )
-    return page.model_dump_json(by_alias=True)
+    return page.json().decode()
 
 
 async def _search_messages(caller: Caller, given: BaseModel) -> str:
