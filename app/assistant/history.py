@@ -8,6 +8,7 @@ left out; metadata's OpenAI-style `tool_calls` / `tool_call_id` are sent as such
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bson import ObjectId
@@ -23,29 +24,42 @@ Message = dict[str, Any]
 
 
 async def conversation(
-    database: Database, session_id: ObjectId, until_seq: int, instructions: str, budget: int
+    database: Database,
+    session_id: ObjectId,
+    until_seq: int,
+    instructions: str,
+    budget: int,
+    newest: Sequence[Document] = (),
 ) -> list[Message]:
-    """The messages up to `until_seq` (exclusive: the reply being written) to send."""
+    """The messages up to `until_seq` (exclusive), then `newest` (messages not stored yet, as
+    documents), to send."""
     remaining = budget - len(instructions)
     picked: list[Message] = []
-    newest = until_seq - 1
-    while newest >= 1 and remaining > 0 and until_seq - newest <= MAX_MESSAGES:
-        oldest = max(1, newest - PAGE + 1)
-        page = await chat.stored_messages_between(database, session_id, oldest - 1, newest)
-        for message in reversed(page):
-            converted = _upstream_message(message)
-            if converted is None:
-                continue
-            size = _size(converted)
-            if size > remaining:
-                if not picked:  # the newest message alone is too long: its end is what matters
-                    converted["content"] = str(converted.get("content") or "")[-remaining:]
-                    picked.append(converted)
-                remaining = 0
-                break
-            picked.append(converted)
-            remaining -= size
-        newest = oldest - 1
+
+    def pick(message: Document) -> bool:
+        """Take the message if it fits; False once the budget is spent."""
+        nonlocal remaining
+        converted = _upstream_message(message)
+        if converted is None:
+            return True
+        size = _size(converted)
+        if size > remaining:
+            if not picked:  # the newest message alone is too long: its end is what matters
+                converted["content"] = str(converted.get("content") or "")[-remaining:]
+                picked.append(converted)
+            remaining = 0
+            return False
+        picked.append(converted)
+        remaining -= size
+        return True
+
+    fits = all(pick(message) for message in reversed(newest))
+    newest_seq = until_seq - 1
+    while fits and newest_seq >= 1 and remaining > 0 and until_seq - newest_seq + len(newest) <= MAX_MESSAGES:
+        oldest = max(1, newest_seq - PAGE + 1)
+        page = await chat.stored_messages_between(database, session_id, oldest - 1, newest_seq)
+        fits = all(pick(message) for message in reversed(page))
+        newest_seq = oldest - 1
     picked.reverse()
     history = _without_orphan_tool_results(picked)
     return ([{"role": "system", "content": instructions}] if instructions else []) + history

@@ -24,17 +24,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from bson import ObjectId
+from openai import AsyncStream
+from openai.types.chat import ChatCompletionChunk
 from pymongo.errors import PyMongoError
 
 from app.assistant import generations_repository as generations
-from app.assistant import history
-from app.assistant.upstream import Request, Upstream, UpstreamFailure
+from app.assistant.upstream import Upstream, UpstreamFailure
 from app.chat import replies as chat_replies
 from app.chat.schemas import MessageOut, ReplyStatus
 from app.core.background import stop_within
@@ -67,11 +68,13 @@ class Plan:
     instructions: str = ""
     temperature: float | None = None
     max_output_tokens: int | None = None
+    slot: int = 0  # of the user's MODEL_MAX_PER_USER (its generations record holds it)
 
 
 @dataclass(eq=False)
 class Generation:
     plan: Plan
+    early: Early
     text: str = ""
     final: MessageOut | None = None
     cancel_requested: bool = False
@@ -100,10 +103,77 @@ class Generation:
             await self._changed.wait()
 
 
+Opener = Callable[[], Coroutine[Any, Any, Any]]
+"""Sends a reply's upstream call: what it answers (the stream opened) is the producer's."""
+
+
+class Early:
+    """A reply's upstream call, sent while the transaction that stores the reply commits.
+
+    The ask calls `start` once it has passed its checks (the session not busy, a slot of the
+    user's free): with one of the process's MODEL_MAX_CONCURRENT slots free, the call is sent
+    at once, so the model reads the prompt while the database commits, and the runner takes
+    it over (`answer`); else it is sent by the runner, in its turn. An ask that does not end
+    in a stored reply (a conflict, a transaction retried) `discard`s it: cancelled, its slot
+    given back. A replayed Idempotency-Key never gets this far, and a refused ask (busy, too
+    many replies) never starts one.
+    """
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots = slots
+        self._opener: Opener | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self.started: float | None = None
+
+    @property
+    def holds_slot(self) -> bool:
+        return self._task is not None
+
+    async def start(self, opener: Opener) -> None:
+        self.discard()
+        self._opener = opener
+        if not self._slots.locked():
+            await self._slots.acquire()  # free: taken without waiting
+            self.started = time.monotonic()
+            self._task = asyncio.create_task(opener(), name="reply-early-upstream")
+
+    async def answer(self) -> Any:
+        """What the opener answered (the stream opened): sent early, or now."""
+        if self._task is not None:
+            return await self._task
+        assert self._opener is not None, "an ask that stored a reply has started its upstream call"
+        return await self._opener()
+
+    def discard(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task.add_done_callback(_close_opened)
+            self._task = None
+            self._slots.release()
+        self._opener = None
+        self.started = None
+
+    def release(self) -> None:
+        """The generation has ended: give back the slot it was sent in."""
+        if self._task is not None:
+            self._task = None
+            self._slots.release()
+
+
+def _close_opened(task: asyncio.Task[Any]) -> None:
+    """A discarded call that had opened its stream already: closed, not left to the collector."""
+    if task.cancelled() or task.exception() is not None:
+        return
+    opened = task.result()
+    if isinstance(opened, AsyncStream):
+        asyncio.get_running_loop().create_task(opened.close())
+
+
 Produce = Callable[[Generation], Awaitable[Document]]
-"""Writes a reply into `generation` (Generation.add) and answers its final metadata; raises
-UpstreamFailure when the model fails. The runner's own reads the session's history; a door
-that speaks to the upstream itself (the /v1 gateway) brings its own."""
+"""Writes a reply into `generation` (Generation.add) from what `generation.early.answer()` opened
+and answers its final metadata; raises UpstreamFailure when the model fails. The runner's own
+streams the session's history; a door that speaks to the upstream itself (the /v1 gateway)
+opens its own call."""
 
 
 class Runner:
@@ -115,14 +185,24 @@ class Runner:
         self._running: dict[ObjectId, tuple[Generation, asyncio.Task[None]]] = {}
         self._supervisor: asyncio.Task[None] | None = None
 
-    def start(self, plan: Plan, produce: Produce | None = None) -> Generation:
-        generation = Generation(plan)
+    def early(self) -> Early:
+        """For an ask about to store a reply: its upstream call, sent beside the transaction."""
+        return Early(self._slots)
+
+    def start(self, plan: Plan, early: Early, produce: Produce | None = None) -> Generation:
+        """Write the stored reply: `produce` (the runner's own by default) with the call `early`
+        sent or will send."""
+        generation = Generation(plan, early, started=early.started or time.monotonic())
         task = asyncio.create_task(self._run(generation, produce), name=f"reply-{plan.message_id}")
         self._running[plan.message_id] = (generation, task)
         task.add_done_callback(lambda _: self._running.pop(plan.message_id, None))
         if self._supervisor is None or self._supervisor.done():
             self._supervisor = asyncio.create_task(self._supervise(), name="reply-supervisor")
         return generation
+
+    def slots_of(self, user_id: ObjectId) -> set[int]:
+        """The user's slots this process's replies hold (other processes may hold more)."""
+        return {g.plan.slot for g, _ in self._running.values() if g.plan.user_id == user_id}
 
     def local(self, message_id: ObjectId) -> Generation | None:
         running = self._running.get(message_id)
@@ -148,7 +228,8 @@ class Runner:
         status: ReplyStatus = "failed"
         metadata: Document = {}
         try:
-            async with self._slots:
+            slot = contextlib.nullcontext() if generation.early.holds_slot else self._slots
+            async with slot:
                 metadata = await (produce or self._generate)(generation)
             status = "complete"
         except UpstreamFailure as failure:
@@ -162,20 +243,19 @@ class Runner:
         except Exception:
             log.exception("a reply failed", extra={"message_id": str(plan.message_id)})
             metadata = {"error": {"reason": "internal", "message": "the server failed to generate this reply"}}
+        finally:
+            generation.early.release()
         metadata["duration_ms"] = round((time.monotonic() - started) * 1000)
         await self._end(generation, watcher, stop, status, metadata)
 
     async def _generate(self, generation: Generation) -> Document:
-        plan, started = generation.plan, generation.started
-        messages = await history.conversation(
-            self.database, plan.session_id, plan.seq, plan.instructions, self.context_chars
-        )
-        request = Request(plan.model, messages, plan.temperature, plan.max_output_tokens)
+        started = generation.started
+        opened: AsyncStream[ChatCompletionChunk] = await generation.early.answer()
         first_token_ms: int | None = None
         finish_reason: str | None = None
         usage: dict[str, int] | None = None
         refusal = ""
-        async for piece in self.upstream.stream(request):
+        async for piece in self.upstream.pieces(opened):
             if piece.text:
                 if first_token_ms is None:
                     first_token_ms = round((time.monotonic() - started) * 1000)

@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bson import ObjectId
+from openai import AsyncStream
+from openai.types.chat import ChatCompletionChunk
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
-from app.assistant import agents_repository, generations_repository
-from app.assistant.runner import Plan, Produce, Runner, record
+from app.assistant import agents_repository, generations_repository, history
+from app.assistant.runner import Opener, Plan, Produce, Runner, record
 from app.assistant.schemas import ModelChoice, ModelList
-from app.assistant.upstream import Upstream
+from app.assistant.upstream import Request, Upstream
 from app.chat import replies as chat_replies
 from app.chat.schemas import MessageCreate, MessageOut, ReplyTarget
 from app.chat.service import find_owned_session
@@ -47,26 +49,61 @@ class _Resolved:
     max_output_tokens: int | None = None
 
 
-class _Pending:
-    """chat.replies.PendingReply: who replies, and the generation record, in the transaction."""
+# The upstream call of a reply about to be stored, given the session as the transaction read it
+# and who replies.
+OpenerFor = Callable[[Document, _Resolved], Opener]
 
-    def __init__(self, settings: Settings, database: Database, user_id: ObjectId, target: ReplyTarget) -> None:
+
+class _Contended(Conflict):
+    """The generation record was refused without the user's replies read (the session is busy,
+    or another process holds the slot): asked again, reading them (`_Pending.careful`)."""
+
+    detail = BUSY_SESSION
+
+
+class _Pending:
+    """chat.replies.PendingReply: who replies, and the generation record, in the transaction;
+    once it is recorded, the reply's upstream call is sent (Early) while the rest commits.
+
+    The record's unique indexes keep one reply per session and MODEL_MAX_PER_USER per user
+    across processes. So the user's replies are not read first: the slot tried is the lowest
+    this process's replies do not hold, and a refused record asks again, `careful`, reading
+    them (which tells a busy session, 409, from too many replies, 429)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        user_id: ObjectId,
+        target: ReplyTarget,
+        runner: Runner,
+        opener: OpenerFor,
+    ) -> None:
         self.settings = settings
         self.database = database
         self.user_id = user_id
         self.target = target
+        self.runner = runner
+        self.early = runner.early()
+        self.opener = opener
+        self.careful = False
         self.resolved: _Resolved | None = None
         self.slot = 0
         self.record_id: ObjectId | None = None
         self.reply: MessageOut | None = None
 
-    async def prepare(self, session_document: Document, transaction: AsyncClientSession | None) -> Document:
-        # The user's replies being written (the session's own among them, when there is one).
-        running = await generations_repository.of_user(self.database.db, self.user_id, transaction)
-        if any(r["session_id"] == session_document["_id"] for r in running):
-            raise Conflict(BUSY_SESSION)
-        self.resolved = await self._resolve(session_document, transaction)
-        taken = {int(r["slot"]) for r in running}
+    async def prepare(
+        self, session_document: Document, reply_id: ObjectId, transaction: AsyncClientSession | None
+    ) -> Document:
+        session_id = session_document["_id"]
+        taken = self.runner.slots_of(self.user_id)
+        careful = self.careful or len(taken) >= self.settings.model_max_per_user
+        if careful:
+            # The user's replies being written (the session's own among them, when there is one).
+            running = await generations_repository.of_user(self.database.db, self.user_id, transaction)
+            if any(r["session_id"] == session_id for r in running):
+                raise Conflict(BUSY_SESSION)
+            taken = {int(r["slot"]) for r in running}
         free = [slot for slot in range(self.settings.model_max_per_user) if slot not in taken]
         if not free:
             raise TooManyRequests(
@@ -74,6 +111,14 @@ class _Pending:
                 f"You have {self.settings.model_max_per_user} replies being generated; wait for one to end",
             )
         self.slot = free[0]
+        new = record({"user_id": self.user_id, "session_id": session_id, "message_id": reply_id, "slot": self.slot})
+        try:
+            await generations_repository.insert(self.database.db, new, transaction)
+        except DuplicateKeyError as exc:  # the session is busy, or the slot was taken
+            raise (Conflict(BUSY_SESSION) if careful else _Contended()) from exc
+        self.record_id = new["_id"]
+        self.resolved = await self._resolve(session_document, transaction)
+        await self.early.start(self.opener(session_document, self.resolved))
         metadata: Document = {"model": self.resolved.model}
         if self.resolved.agent is not None:
             metadata["agent"] = self.resolved.agent
@@ -100,14 +145,7 @@ class _Pending:
             agent.get("max_output_tokens"),
         )
 
-    async def claim(self, reply: MessageOut, transaction: AsyncClientSession | None) -> None:
-        fields = {"user_id": self.user_id, "session_id": reply.session_id, "message_id": reply.id, "slot": self.slot}
-        new = record(fields)
-        try:
-            await generations_repository.insert(self.database.db, new, transaction)
-        except DuplicateKeyError as exc:  # a concurrent ask took the session or the slot
-            raise Conflict(BUSY_SESSION) from exc
-        self.record_id = new["_id"]
+    def stored(self, reply: MessageOut) -> None:
         self.reply = reply
 
     def plan(self) -> Plan:
@@ -123,6 +161,7 @@ class _Pending:
             resolved.instructions,
             resolved.temperature,
             resolved.max_output_tokens,
+            self.slot,
         )
 
 
@@ -144,14 +183,19 @@ class Assistant:
         """Store the message (when given) and an empty reply, start generating it, and answer
         with the stored response (201 {message, reply}, or 202 with the reply) and the reply.
         A replayed Idempotency-Key answers as the first time and starts nothing."""
-        pending = _Pending(self.settings, self.database, user_id, target)
-        response = await chat_replies.append_with_reply(
-            self.database, raw_session_id, user_id, message, pending, idempotency
+        messages = [message] if message is not None else []
+        pending = self._pending(user_id, target, self._history_opener(messages))
+        return await self._asked(
+            pending,
+            None,
+            lambda: chat_replies.append_with_reply(
+                self.database, raw_session_id, user_id, message, pending, idempotency
+            ),
         )
-        return self._start(response, pending, None)
 
     async def ask_written_by(
         self,
+        opener: Opener,
         produce: Produce,
         user_id: ObjectId,
         raw_session_id: str,
@@ -161,29 +205,71 @@ class Assistant:
         idempotency: IdempotentRequest | None,
     ) -> tuple[StoredResponse, ObjectId]:
         """`ask` for a door that speaks to the upstream itself: the messages (with their
-        originals) and the reply stored as by `ask`, then `produce` writes the reply, with the
-        same lease, progress writes, cancel and end. Answers 202 with the reply."""
-        pending = _Pending(self.settings, self.database, user_id, target)
-        response = await chat_replies.append_many_with_reply(
-            self.database,
-            raw_session_id,
-            user_id,
-            messages,
-            originals,
+        originals) and the reply stored as by `ask`, `opener` sent beside the transaction (see
+        Early), then `produce` writes the reply from what it opened, with the same lease,
+        progress writes, cancel and end. Answers 202 with the reply."""
+        pending = self._pending(user_id, target, lambda _session, _resolved: opener)
+        return await self._asked(
             pending,
-            idempotency,
-            lambda stored: StoredResponse(202, stored[-1].model_dump_json()),
+            produce,
+            lambda: chat_replies.append_many_with_reply(
+                self.database,
+                raw_session_id,
+                user_id,
+                messages,
+                originals,
+                pending,
+                idempotency,
+                lambda stored: StoredResponse(202, stored[-1].model_dump_json()),
+            ),
         )
-        return self._start(response, pending, produce)
 
-    def _start(
-        self, response: StoredResponse, pending: _Pending, produce: Produce | None
+    def _pending(self, user_id: ObjectId, target: ReplyTarget, opener: OpenerFor) -> _Pending:
+        return _Pending(self.settings, self.database, user_id, target, self.runner, opener)
+
+    def _history_opener(self, messages: Sequence[MessageCreate]) -> OpenerFor:
+        """The runner's own call: the stored conversation the transaction saw (up to the
+        session's count: those are committed), then the messages being stored with the reply."""
+        newest = [m.model_dump() for m in messages]
+
+        def opener(session: Document, resolved: _Resolved) -> Opener:
+            until_seq = int(session["message_count"]) + 1
+
+            async def open_stream() -> AsyncStream[ChatCompletionChunk]:
+                sent = await history.conversation(
+                    self.database,
+                    session["_id"],
+                    until_seq,
+                    resolved.instructions,
+                    self.settings.model_context_chars,
+                    newest,
+                )
+                request = Request(resolved.model, sent, resolved.temperature, resolved.max_output_tokens)
+                return await self.upstream.open(request)
+
+            return open_stream
+
+        return opener
+
+    async def _asked(
+        self, pending: _Pending, produce: Produce | None, store: Callable[[], Awaitable[StoredResponse]]
     ) -> tuple[StoredResponse, ObjectId]:
-        """A replayed Idempotency-Key answers as the first time and starts nothing."""
+        """The reply stored: started (with the call sent early); a replayed Idempotency-Key
+        answers as the first time and starts nothing; refused: the early call discarded."""
+        try:
+            try:
+                response = await store()
+            except _Contended:
+                pending.careful = True
+                response = await store()
+        except BaseException:
+            pending.early.discard()
+            raise
         if response.replayed:
+            pending.early.discard()
             return response, _reply_id(response)
         plan = pending.plan()
-        self.runner.start(plan, produce)
+        self.runner.start(plan, pending.early, produce)
         return response, plan.message_id
 
     async def follow(self, reply_id: ObjectId) -> AsyncIterator[str | MessageOut]:

@@ -1,22 +1,24 @@
 """The model upstream: any OpenAI-compatible Chat Completions server, through the official
 `openai` package (never hand-written HTTP or SSE parsing).
 
-A reply streams as `Piece`s (text added, then the finish reason and the usage the upstream
-reported). Whatever goes wrong becomes an `UpstreamFailure` with a short reason and the
-upstream's status: never the API key, never the whole upstream body.
+A reply is opened (the request sent, the upstream's headers back), then streams as `Piece`s
+(text added, then the finish reason and the usage the upstream reported). Whatever goes wrong
+becomes an `UpstreamFailure` with a short reason and the upstream's status: never the API key,
+never the whole upstream body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import openai
-from openai import AsyncOpenAI, omit
-from openai.types.chat import ChatCompletionMessageParam
+from openai import AsyncOpenAI, AsyncStream, omit
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from app.core.config import Settings
 
@@ -87,12 +89,12 @@ class Upstream:
     async def close(self) -> None:
         await self.client.close()
 
-    async def stream(self, request: Request) -> AsyncIterator[Piece]:
-        """The reply as it is written; UpstreamFailure when the upstream fails, refuses, or
-        sends nothing for MODEL_TIMEOUT_SECONDS (before the first token or between two)."""
-        try:
+    async def open(self, request: Request) -> AsyncStream[ChatCompletionChunk]:
+        """Send the request; the stream once the upstream answers (its headers). UpstreamFailure
+        when it fails or answers nothing for MODEL_TIMEOUT_SECONDS."""
+        with self._failures():
             async with asyncio.timeout(self.timeout):
-                stream = await self.client.chat.completions.create(
+                return await self.client.chat.completions.create(
                     model=request.model,
                     messages=NO_MESSAGES,
                     stream=True,
@@ -101,6 +103,11 @@ class Upstream:
                     max_tokens=omit if request.max_output_tokens is None else request.max_output_tokens,
                     extra_body=sent_as_is(request.messages),
                 )
+
+    async def pieces(self, stream: AsyncStream[ChatCompletionChunk]) -> AsyncIterator[Piece]:
+        """An opened stream's reply as it is written; UpstreamFailure when the upstream fails,
+        refuses, or sends nothing for MODEL_TIMEOUT_SECONDS between two chunks."""
+        with self._failures():
             async with stream:
                 chunks = aiter(stream)
                 while True:
@@ -121,6 +128,12 @@ class Upstream:
                             "total_tokens": chunk.usage.total_tokens,
                         }
                     yield piece
+
+    @contextlib.contextmanager
+    def _failures(self) -> Iterator[None]:
+        """Whatever goes wrong upstream, as an UpstreamFailure."""
+        try:
+            yield
         except TimeoutError as exc:
             raise UpstreamFailure("timeout", f"the model sent nothing for {self.timeout:g} s") from exc
         except openai.APIStatusError as exc:

@@ -31,11 +31,14 @@ ASK_WAIT_SECONDS = 20.0
 
 
 class PendingReply(Protocol):
-    async def prepare(self, session_document: Document, transaction: AsyncClientSession | None) -> Document:
-        """The new reply's metadata; may refuse (an AppError), which rolls everything back."""
+    async def prepare(
+        self, session_document: Document, reply_id: ObjectId, transaction: AsyncClientSession | None
+    ) -> Document:
+        """Record the generation of the reply to be stored as `reply_id`, in the transaction,
+        and answer the reply's metadata; may refuse (an AppError), which rolls everything back."""
 
-    async def claim(self, reply: MessageOut, transaction: AsyncClientSession | None) -> None:
-        """Record the reply's generation in the same transaction."""
+    def stored(self, reply: MessageOut) -> None:
+        """The reply as it is stored (committed with the transaction)."""
 
 
 class Replier(Protocol):
@@ -101,7 +104,8 @@ async def append_many_with_reply(
 
     async def insert(session: AsyncClientSession | None) -> StoredResponse:
         session_document = await _owned_or_404(database, session_id, user_id, session)
-        metadata = await pending.prepare(session_document, session)
+        reply_id = ObjectId()
+        metadata = await pending.prepare(session_document, reply_id, session)
         now = utc_now()
         first = await repository.claim_seqs(
             database.db, session_id, user_id, len(messages) + 1, now, session, current=session_document
@@ -114,12 +118,16 @@ async def append_many_with_reply(
         ]
         reply = MessageCreate(role="assistant", content="", metadata=metadata)
         documents.append(
-            {**message_document(session_id, user_id, reply, first + len(messages), now), "status": STREAMING}
+            {
+                "_id": reply_id,
+                **message_document(session_id, user_id, reply, first + len(messages), now),
+                "status": STREAMING,
+            }
         )
         stored = [
             MessageOut.model_validate(d) for d in await repository.insert_messages(database.db, documents, session)
         ]
-        await pending.claim(stored[-1], session)
+        pending.stored(stored[-1])
         if database.publish_local is not None:
             await announce_messages(database, session_id, user_id, stored)
         return respond(stored)

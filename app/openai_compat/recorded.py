@@ -20,8 +20,10 @@ from typing import Any
 import httpx
 import openai
 from bson import ObjectId
+from openai import AsyncStream
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from app.assistant.runner import Generation, Produce
+from app.assistant.runner import Generation, Opener, Produce
 from app.assistant.service import Assistant
 from app.assistant.upstream import NO_MESSAGES, UpstreamFailure, sent_as_is
 from app.chat import replies, service
@@ -81,11 +83,12 @@ async def start(
     new = await completions.new_messages(database, user_id, call, sent)
     outbox: Outbox = asyncio.Queue()
     answers: list[dict[str, Any]] = []
-    produce = _streamed(assistant, call, outbox) if streamed else _whole(assistant, call, answers)
+    opener = _opened_stream(assistant, call) if streamed else _whole_answer(assistant, call)
+    produce = _streamed(outbox) if streamed else _whole(answers)
     target = ReplyTarget(agent=call.agent) if call.agent is not None else ReplyTarget(model=call.model)
     try:
         response, reply_id = await assistant.ask_written_by(
-            produce, user_id, new.session_id, new.messages, new.originals, target, idempotency
+            opener, produce, user_id, new.session_id, new.messages, new.originals, target, idempotency
         )
     except AppError:  # refused (busy, too many replies, a key in flight): no empty session left
         await _forget(database, user_id, new)
@@ -115,11 +118,15 @@ def _reply_metadata(finish_reason: str | None, usage: Any, tool_calls: list[dict
     return metadata
 
 
-def _streamed(assistant: Assistant, call: Call, outbox: Outbox) -> Produce:
+def _opened_stream(assistant: Assistant, call: Call) -> Opener:
+    return lambda: completions.open_stream(assistant, call)
+
+
+def _streamed(outbox: Outbox) -> Produce:
     async def produce(generation: Generation) -> Document:
         try:
             try:
-                chunks = await completions.open_stream(assistant, call)
+                chunks: AsyncStream[ChatCompletionChunk] = await generation.early.answer()
             except UpstreamError as error:
                 outbox.put_nowait(error)
                 raise error.failure from error
@@ -147,16 +154,23 @@ def _streamed(assistant: Assistant, call: Call, outbox: Outbox) -> Produce:
     return produce
 
 
-def _whole(assistant: Assistant, call: Call, answers: list[dict[str, Any]]) -> Produce:
-    async def produce(generation: Generation) -> Document:
+def _whole_answer(assistant: Assistant, call: Call) -> Opener:
+    async def answer() -> ChatCompletion:
         try:
-            completion = await assistant.upstream.client.chat.completions.create(
+            return await assistant.upstream.client.chat.completions.create(
                 model=call.model,
                 messages=NO_MESSAGES,
                 extra_body=sent_as_is(call.messages, call.extra),
             )
         except (openai.OpenAIError, httpx.HTTPError) as exc:
             raise completions.as_upstream_error(exc).failure from exc
+
+    return answer
+
+
+def _whole(answers: list[dict[str, Any]]) -> Produce:
+    async def produce(generation: Generation) -> Document:
+        completion: ChatCompletion = await generation.early.answer()
         answers.append(completion.model_dump(exclude_unset=True))
         if not completion.choices:
             return _reply_metadata("stop", completion.usage, [])

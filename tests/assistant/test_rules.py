@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from bson import ObjectId
 from httpx import AsyncClient
+from pymongo.asynchronous.database import AsyncDatabase
 
+from app.assistant.runner import record
+from app.core.db import GENERATIONS, Document
 from tests.assistant.fake_upstream import FakeUpstream, Script
 from tests.assistant.helpers import wait_for_reply
 from tests.factories import TestUser, make_session, make_user
 
 SLOW = Script(pieces=["x"] * 100, delay=0.05)
+BRIEF = Script(pieces=["x"] * 30, delay=0.05)  # 1.5 s
 
 
 async def _ask(client: AsyncClient, user: TestUser, session_id: str, **extra: Any) -> Any:
@@ -138,3 +143,24 @@ async def test_any_model_when_allowed_and_an_unreachable_upstream(
     down = await start_app(model_allow_any=True, model_base_url="http://127.0.0.1:9/v1")
     listed = (await down.get("/models", headers=user.headers)).json()
     assert listed == {"items": [], "upstream_reachable": False}
+
+
+async def test_a_slot_another_server_holds_is_passed_over_and_refused_asks_send_nothing_upstream(
+    client: AsyncClient, db: AsyncDatabase[Document], upstream: FakeUpstream, agent: dict[str, Any]
+) -> None:
+    """An ask tries the lowest slot this server's replies do not hold, without reading the
+    user's replies: when another server holds it, the ask is made again, reading them."""
+    upstream.default = BRIEF
+    user = await make_user(client)
+    held, free = [(await make_session(client, user))["_id"] for _ in range(2)]
+    elsewhere = {"user_id": ObjectId(user.id), "session_id": ObjectId(held), "message_id": ObjectId(), "slot": 0}
+    await db[GENERATIONS].insert_one(record(elsewhere))
+    busy = await _ask(client, user, held)
+    assert busy.status_code == 409 and "already" in busy.json()["detail"]
+    asked = await _ask(client, user, free)
+    assert asked.status_code == 201
+    generation = await db[GENERATIONS].find_one({"session_id": ObjectId(free)})
+    assert generation is not None and generation["slot"] == 1
+    assert (await _ask(client, user, (await make_session(client, user))["_id"])).status_code == 429
+    assert (await wait_for_reply(client, user, free, asked.json()["reply"]["_id"]))["status"] == "complete"
+    assert len(upstream.requests) == 1  # the refused asks never called the model
