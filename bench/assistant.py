@@ -97,7 +97,7 @@ async def _ask_streamed(
     raise RuntimeError("the reply stream ended without reply.done")
 
 
-async def _indexed(http: httpx.AsyncClient) -> None:
+async def caught_up(http: httpx.AsyncClient) -> None:
     """Until the search indexer has caught up with what was written so far (/readyz): the next
     turn starts on a server that is done with the last one, as after a reader's pause."""
     since = datetime.now(UTC)
@@ -140,7 +140,7 @@ async def _ttft(http: httpx.AsyncClient, upstream: FakeUpstream) -> dict[str, An
             result = await _ask_streamed(http, headers, session_id, "hi")
             through.append(result["first"])
             direct.append(await _direct_first_token(client, upstream.last_messages()))
-            await _indexed(http)
+            await caught_up(http)
     return {
         "samples": TTFT_SAMPLES,
         "through_p50_ms": _ms(through, 0.5),
