@@ -104,8 +104,10 @@ async def append_many_with_reply(
 
     async def insert(session: AsyncClientSession | None) -> StoredResponse:
         session_document = await _owned_or_404(database, session_id, user_id, session)
-        reply_id = ObjectId()
-        metadata = await pending.prepare(session_document, reply_id, session)
+        # Made here, in order, so that the reply's id (its generation record's, before the insert)
+        # still follows the messages' as their seqs do.
+        ids = [ObjectId() for _ in range(len(messages) + 1)]
+        metadata = await pending.prepare(session_document, ids[-1], session)
         now = utc_now()
         first = await repository.claim_seqs(
             database.db, session_id, user_id, len(messages) + 1, now, session, current=session_document
@@ -113,17 +115,15 @@ async def append_many_with_reply(
         if first is None:
             raise NotFound(SESSION_NOT_FOUND)
         documents = [
-            message_document(session_id, user_id, m, first + i, now, originals[i] if originals else None)
+            {
+                "_id": ids[i],
+                **message_document(session_id, user_id, m, first + i, now, originals[i] if originals else None),
+            }
             for i, m in enumerate(messages)
         ]
         reply = MessageCreate(role="assistant", content="", metadata=metadata)
-        documents.append(
-            {
-                "_id": reply_id,
-                **message_document(session_id, user_id, reply, first + len(messages), now),
-                "status": STREAMING,
-            }
-        )
+        reply_document = message_document(session_id, user_id, reply, first + len(messages), now)
+        documents.append({"_id": ids[-1], **reply_document, "status": STREAMING})
         stored = [
             MessageOut.model_validate(d) for d in await repository.insert_messages(database.db, documents, session)
         ]

@@ -29,6 +29,7 @@ async def test_post_with_reply_stores_both_and_completes(
     reply = body["reply"]
     assert (reply["role"], reply["status"], reply["content"], reply["seq"]) == ("assistant", "streaming", "", 2)
     assert reply["metadata"] == {"model": "fake-small", "agent": "helper"}
+    assert body["message"]["_id"] < reply["_id"]  # ids follow the seqs (newest first breaks ties by id)
 
     done = await wait_for_reply(client, user, session["_id"], reply["_id"])
     assert done["status"] == "complete" and done["content"] == "Hello, world!"
