@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from app.core.idempotency import IdempotentRequest, StoredResponse
 from app.core.types import parse_object_id
 
 BUSY_SESSION = "A reply is being generated in this session already; wait for it or cancel it"
+ASKS_WAITING = "Your earlier asks are still waiting to be stored; wait for them"
 MESSAGE_NOT_FOUND = "Message not found"
 PER_USER_RETRY_SECONDS = 5
 FOLLOW_POLL_SECONDS = 0.25
@@ -171,6 +173,9 @@ class Assistant:
         self.settings = settings
         self.upstream = upstream
         self.runner = runner
+        # Asks of each user not stored yet, in this process: they may wait ASK_WAIT_SECONDS for a
+        # transaction slot, which every user's writes share.
+        self._storing: Counter[ObjectId] = Counter()
 
     async def ask(
         self,
@@ -255,7 +260,13 @@ class Assistant:
         self, pending: _Pending, produce: Produce | None, store: Callable[[], Awaitable[StoredResponse]]
     ) -> tuple[StoredResponse, ObjectId]:
         """The reply stored: started (with the call sent early); a replayed Idempotency-Key
-        answers as the first time and starts nothing; refused: the early call discarded."""
+        answers as the first time and starts nothing; refused: the early call discarded. A user
+        with MODEL_MAX_PER_USER asks still being stored here is refused at once (429): a burst of
+        one user's asks does not fill the queue every user's writes wait in."""
+        user_id = pending.user_id
+        if self._storing[user_id] >= self.settings.model_max_per_user:
+            raise TooManyRequests(PER_USER_RETRY_SECONDS, ASKS_WAITING)
+        self._storing[user_id] += 1
         try:
             try:
                 response = await store()
@@ -265,6 +276,10 @@ class Assistant:
         except BaseException:
             pending.early.discard()
             raise
+        finally:
+            self._storing[user_id] -= 1
+            if not self._storing[user_id]:
+                del self._storing[user_id]
         if response.replayed:
             pending.early.discard()
             return response, _reply_id(response)

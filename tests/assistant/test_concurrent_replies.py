@@ -8,6 +8,7 @@ import contextlib
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from fastapi import FastAPI
 from httpx import AsyncClient
 
@@ -74,3 +75,32 @@ async def test_an_ask_waits_for_its_turn_to_write_where_a_plain_post_gives_up(
     assert asked.status_code == 201, asked.text
     reply = await wait_for_reply(client, user, session_id, asked.json()["reply"]["_id"])
     assert reply["status"] == "complete"
+
+
+async def test_one_user_s_burst_of_asks_does_not_queue_past_their_limit(
+    app: FastAPI, client: AsyncClient, upstream: FakeUpstream, agent: dict[str, Any]
+) -> None:
+    """Asks wait for a transaction slot (shared by every user's writes) up to ASK_WAIT_SECONDS:
+    a user with MODEL_MAX_PER_USER asks waiting is refused at once, not queued behind them."""
+    limit = app.state.settings.model_max_per_user
+    user, other = await make_user(client), await make_user(client)
+    sessions = [(await make_session(client, user))["_id"] for _ in range(limit + 1)]
+    other_session = (await make_session(client, other))["_id"]
+
+    def ask(who: TestUser, session_id: str) -> asyncio.Task[Any]:
+        body = {"content": "queued", "reply": {"agent": "helper"}}
+        return asyncio.create_task(client.post(f"/chat/sessions/{session_id}/messages", json=body, headers=who.headers))
+
+    database = app.state.database
+    async with contextlib.AsyncExitStack() as held:  # every slot taken: the asks wait
+        for _ in range(app.state.settings.db_max_transactions):
+            await held.enter_async_context(database.transaction_slots.hold())
+        waiting = [ask(user, session_id) for session_id in sessions[:limit]]
+        others = ask(other, other_session)
+        async with asyncio.timeout(10):  # until both of the user's asks are waiting
+            while app.state.assistant._storing[ObjectId(user.id)] < limit:
+                await asyncio.sleep(0.01)
+        refused = await ask(user, sessions[-1])
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+        assert not others.done()  # another user's ask waits its turn, not refused
+    assert [(await task).status_code for task in [*waiting, others]] == [201] * (limit + 1)
