@@ -22,13 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench import load
+from bench import load, search
 from tests.server_process import free_port
 
 MESSAGES = 20_000
@@ -41,19 +40,10 @@ def _bytes(directory: Path) -> int:
     return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
 
 
-def _caught_up(http: httpx.Client, timeout: float = 600) -> None:
-    """Until /readyz says the indexer caught up after now (at once without an indexer)."""
-    since = datetime.now(UTC)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        index = http.get("/readyz").json().get("search_index")
-        if not isinstance(index, dict):
-            return
-        caught_up_at = index.get("caught_up_at")
-        if caught_up_at is not None and datetime.fromisoformat(caught_up_at) >= since:
-            return
-        time.sleep(0.2)
-    raise TimeoutError("the search index did not catch up")
+def _caught_up(http: httpx.Client) -> None:
+    """search.wait_for_index, when the checkout has an indexer (/readyz reports one)."""
+    if isinstance(http.get("/readyz").json().get("search_index"), dict):
+        search.wait_for_index(http, timeout=600)
 
 
 def _started(checkout: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -57,18 +57,14 @@ INTERRUPTED = {"reason": "interrupted", "message": "the server generating this r
 
 @dataclass(frozen=True)
 class Plan:
-    """A reply to generate: the stored assistant message and how to write it."""
+    """A reply to generate: the stored assistant message and its generation record (what is
+    sent upstream is in the call its Early opens)."""
 
-    record_id: ObjectId  # its generations record
+    record_id: ObjectId
     message_id: ObjectId
     session_id: ObjectId
     user_id: ObjectId
-    seq: int
-    model: str
-    instructions: str = ""
-    temperature: float | None = None
-    max_output_tokens: int | None = None
-    slot: int = 0  # of the user's MODEL_MAX_PER_USER (its generations record holds it)
+    slot: int  # of the user's MODEL_MAX_PER_USER (its generations record holds it)
 
 
 @dataclass(eq=False)
@@ -180,7 +176,6 @@ class Runner:
     def __init__(self, database: Database, upstream: Upstream, settings: Settings) -> None:
         self.database = database
         self.upstream = upstream
-        self.context_chars = settings.model_context_chars
         self._slots = asyncio.Semaphore(settings.model_max_concurrent)
         self._running: dict[ObjectId, tuple[Generation, asyncio.Task[None]]] = {}
         self._supervisor: asyncio.Task[None] | None = None

@@ -151,20 +151,8 @@ class _Pending:
         self.reply = reply
 
     def plan(self) -> Plan:
-        assert self.resolved is not None and self.record_id is not None and self.reply is not None
-        resolved, reply = self.resolved, self.reply
-        return Plan(
-            self.record_id,
-            reply.id,
-            reply.session_id,
-            self.user_id,
-            reply.seq,
-            resolved.model,
-            resolved.instructions,
-            resolved.temperature,
-            resolved.max_output_tokens,
-            self.slot,
-        )
+        assert self.record_id is not None and self.reply is not None
+        return Plan(self.record_id, self.reply.id, self.reply.session_id, self.user_id, self.slot)
 
 
 class Assistant:
