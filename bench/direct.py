@@ -40,7 +40,7 @@ def operations(client: AsyncMongoClient[dict[str, Any]], db_name: str) -> dict[s
             document = message_document(session_id, user_id, BENCH_MESSAGE, seq, now)
             return await repository.insert_messages(db, [document], session)
 
-        await run_in_transaction(database, body, serialize_on=(user_id, session_id))
+        await run_in_transaction(database, body, serialize_on=(user_id, session_id), owner=user_id)
 
     async def list_messages(session_id: ObjectId, user_id: ObjectId) -> None:
         session = await repository.find_owned_session(db, session_id, user_id)

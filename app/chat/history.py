@@ -124,7 +124,7 @@ async def _create_for_source(
         assert created is not None
         return created
 
-    return await run_in_transaction(database, create, serialize_on=("import-source", user_id, source_id))
+    return await run_in_transaction(database, create, serialize_on=("import-source", user_id, source_id), owner=user_id)
 
 
 async def append_new_messages(

@@ -58,6 +58,7 @@ BATCH_WAIT_SECONDS = 0.1
 SCAN_WINDOW = timedelta(minutes=1)
 MAX_SCAN_WINDOW = timedelta(days=365)
 RETRY_SECONDS = 1.0
+INDEXER_OWNER = "search-indexer"  # takes its turn for a transaction slot as a user does
 STOP_TIMEOUT_SECONDS = 10.0
 RELEASE_TIMEOUT_SECONDS = 0.5
 REBUILD_ROUNDS = 5
@@ -185,7 +186,7 @@ class SearchIndexer:
             while until is not None and (after is None or after < until) and not self.stop.is_set():
                 start = after.generation_time if after is not None else await _oldest_time(self.database)
                 before = min(ObjectId.from_datetime(start + width), _next_id(until))
-                async with self.database.transaction_slots.hold():
+                async with self.database.transaction_slots.hold(INDEXER_OWNER):
                     batch = await search_index.messages_after(db, after, before, BATCH_MESSAGES)
                 added += await self._add(batch)
                 after = batch[-1]["_id"] if len(batch) == BATCH_MESSAGES else _previous_id(before)
@@ -282,7 +283,7 @@ class SearchIndexer:
         reply's final text replaces what was indexed of it (its entry is removed, then added)."""
         for operation, group in _runs(changes):
             if operation != "insert":
-                async with self.database.transaction_slots.hold():
+                async with self.database.transaction_slots.hold(INDEXER_OWNER):
                     await search_index.remove_entries(self.database.db, [c["documentKey"]["_id"] for c in group])
             if operation != "delete":
                 await self._add([change["fullDocument"] for change in group])
@@ -296,12 +297,12 @@ class SearchIndexer:
         # Folding the words of a batch (up to BATCH_CHARS of text) is CPU work: off the event loop.
         all_entries = await asyncio.to_thread(lambda: [search_index.entry_of(message) for message in messages])
         for entries in _by_terms(all_entries):
-            async with self.database.transaction_slots.hold():
+            async with self.database.transaction_slots.hold(INDEXER_OWNER):
                 inserted = await search_index.insert_entries(db, entries)
             added += len(inserted)
             updates = search_index.term_count_updates(inserted)
             for start in range(0, len(updates), TERMS_PER_WRITE):
-                async with self.database.transaction_slots.hold():
+                async with self.database.transaction_slots.hold(INDEXER_OWNER):
                     await search_index.count_terms(db, updates[start : start + TERMS_PER_WRITE])
         return added
 

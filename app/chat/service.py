@@ -177,7 +177,7 @@ async def update_session(
             raise NotFound(SESSION_NOT_FOUND)
         return await _owned_or_404(database, session_id, user_id, session)
 
-    document = await run_in_transaction(database, apply, serialize_on=_session_lock(user_id, session_id))
+    document = await run_in_transaction(database, apply, serialize_on=_session_lock(user_id, session_id), owner=user_id)
     database.announce(SESSIONS, "update", [document], user_id)
     return SessionOut.model_validate(document)
 
@@ -216,7 +216,9 @@ async def delete_session(database: Database, raw_session_id: str, user_id: Objec
             raise NotFound(SESSION_NOT_FOUND)
         return deletion
 
-    deletion = await run_in_transaction(database, delete, serialize_on=_session_lock(user_id, session_id))
+    deletion = await run_in_transaction(
+        database, delete, serialize_on=_session_lock(user_id, session_id), owner=user_id
+    )
     database.announce(SESSION_DELETIONS, "insert", [deletion], user_id)
     await repository.adjust_session_count(database.db, user_id, -1)
     await repository.delete_session_messages(database.db, session_id)
@@ -237,7 +239,7 @@ async def clear_messages(database: Database, raw_session_id: str, user_id: Objec
 
     budget = _clear_budget(database, int(current["message_count"]))
     document = await run_in_transaction(
-        database, clear, serialize_on=_session_lock(user_id, session_id), timeout=budget
+        database, clear, serialize_on=_session_lock(user_id, session_id), owner=user_id, timeout=budget
     )
     database.announce(SESSIONS, "update", [document], user_id)
 
@@ -387,7 +389,7 @@ async def append_dated_messages(
         stored = await repository.messages_in_seq_range(database.db, session_id, first, last_seq, session)
         return [MessageOut.model_validate(d) for d in stored]
 
-    stored = await run_in_transaction(database, insert, serialize_on=_session_lock(user_id, session_id))
+    stored = await run_in_transaction(database, insert, serialize_on=_session_lock(user_id, session_id), owner=user_id)
     if database.publish_local is not None:
         await announce_messages(database, session_id, user_id, stored)
     return stored
@@ -498,6 +500,8 @@ async def delete_message(database: Database, raw_session_id: str, user_id: Objec
         await repository.update_session(database.db, session_id, {}, [], utc_now(), session)
         return await _owned_or_404(database, session_id, user_id, session)
 
-    document = await run_in_transaction(database, delete, serialize_on=_session_lock(user_id, session_id))
+    document = await run_in_transaction(
+        database, delete, serialize_on=_session_lock(user_id, session_id), owner=user_id
+    )
     database.announce(SESSIONS, "update", [document], user_id)
     return document

@@ -125,7 +125,7 @@ async def run_once(
     secret). `wait`: run_in_transaction's."""
     if request is None:
         if transactional:
-            return await run_in_transaction(database, work, serialize_on, wait=wait)
+            return await run_in_transaction(database, work, serialize_on, user_id, wait=wait)
         return await work(None)
     claim = await _claim(database.db, user_id, request)
     if isinstance(claim, StoredResponse):
@@ -138,7 +138,7 @@ async def run_once(
         return response
 
     try:
-        return await run_in_transaction(database, work_and_complete, serialize_on, wait=wait)
+        return await run_in_transaction(database, work_and_complete, serialize_on, user_id, wait=wait)
     except AppError:
         # The work refused (404, 409, ...) and its transaction was rolled back. Any other error
         # may have come after a commit (an unknown result): the claim is then left to expire.

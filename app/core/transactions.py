@@ -21,6 +21,7 @@ async def run_in_transaction(
     database: Database,
     body: TransactionBody[T],
     serialize_on: Hashable,
+    owner: Hashable,
     timeout: float | None = None,
     wait: float | None = None,
 ) -> T:
@@ -43,15 +44,16 @@ async def run_in_transaction(
     session) a longer bound than that.
 
     At most DB_MAX_TRANSACTIONS run at once in this process (see config.DEFAULT_MAX_TRANSACTIONS);
-    the rest wait for a slot, as long as for their turn: `timeout`, or `wait` when given (a
-    write that is part of a longer operation, which its caller expects to wait for: asking for
-    a reply queues behind a burst rather than failing; its own transaction stays bounded by
-    `timeout`).
+    the rest wait for a slot, `owner`s (users) taking turns (locks.Slots: one user's burst of
+    writes queues behind itself, not in front of other users'), as long as for their turn:
+    `timeout`, or `wait` when given (a write that is part of a longer operation, which its
+    caller expects to wait for: asking for a reply queues behind a burst rather than failing;
+    its own transaction stays bounded by `timeout`).
     """
     timeout = timeout or database.client.options.timeout
     wait = wait or timeout
     try:
-        async with database.transaction_locks.hold(serialize_on, wait), database.transaction_slots.hold(wait):
+        async with database.transaction_locks.hold(serialize_on, wait), database.transaction_slots.hold(owner, wait):
             if not database.supports_transactions:
                 with pymongo.timeout(timeout):
                     return await body(None)

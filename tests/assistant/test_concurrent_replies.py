@@ -59,7 +59,7 @@ async def test_an_ask_waits_for_its_turn_to_write_where_a_plain_post_gives_up(
     database = app.state.database
     async with contextlib.AsyncExitStack() as held:  # every slot taken, for longer than the timeout
         for _ in range(app.state.settings.db_max_transactions):
-            await held.enter_async_context(database.transaction_slots.hold())
+            await held.enter_async_context(database.transaction_slots.hold("test"))
         ask = asyncio.create_task(
             client.post(
                 f"/chat/sessions/{session_id}/messages",
@@ -94,7 +94,7 @@ async def test_one_user_s_burst_of_asks_does_not_queue_past_their_limit(
     database = app.state.database
     async with contextlib.AsyncExitStack() as held:  # every slot taken: the asks wait
         for _ in range(app.state.settings.db_max_transactions):
-            await held.enter_async_context(database.transaction_slots.hold())
+            await held.enter_async_context(database.transaction_slots.hold("test"))
         waiting = [ask(user, session_id) for session_id in sessions[:limit]]
         others = ask(other, other_session)
         async with asyncio.timeout(10):  # until both of the user's asks are waiting

@@ -31,7 +31,9 @@ async def test_conflicting_transactions_are_retried_until_each_commits_once(app:
         await log.insert_one({"n": document["n"]}, session=session)
         return int(document["n"])
 
-    results = await asyncio.gather(*(run_in_transaction(database, bump, serialize_on=object()) for _ in range(WRITERS)))
+    results = await asyncio.gather(
+        *(run_in_transaction(database, bump, serialize_on=object(), owner="test") for _ in range(WRITERS))
+    )
     assert sorted(results) == list(range(1, WRITERS + 1))
     assert sorted([d["n"] async for d in log.find({})]) == list(range(1, WRITERS + 1))
     assert len(database.transaction_locks) == 0
@@ -49,7 +51,7 @@ async def test_transactions_on_one_key_take_turns(app: FastAPI) -> None:
         await asyncio.sleep(0.01)
         running -= 1
 
-    await asyncio.gather(*(run_in_transaction(database, body, serialize_on="same") for _ in range(5)))
+    await asyncio.gather(*(run_in_transaction(database, body, serialize_on="same", owner="test") for _ in range(5)))
     assert not overlapped
 
 
@@ -66,7 +68,7 @@ async def test_the_wait_for_a_turn_is_bounded_like_the_transaction(app: FastAPI)
     started = time.monotonic()
     async with database.transaction_locks.hold("busy session"):
         with pytest.raises(DatabaseUnavailable):
-            await run_in_transaction(database, body, serialize_on="busy session")
+            await run_in_transaction(database, body, serialize_on="busy session", owner="test")
     assert not ran
     assert time.monotonic() - started < database.client.options.timeout + 1
     assert len(database.transaction_locks) == 0
