@@ -57,6 +57,7 @@ BATCH_MESSAGES = 200
 BATCH_CHARS = 2_000_000  # of message text per batch: bounds a batch's memory and time
 TERMS_PER_WRITE = 2000
 MERGE_EVERY = 16  # batches: see _merge
+MERGES_PER_TURN = 64  # buckets, ~10 ms each
 BATCH_WAIT_SECONDS = 0.1
 SCAN_WINDOW = timedelta(minutes=1)
 MAX_SCAN_WINDOW = timedelta(days=365)
@@ -321,18 +322,20 @@ class SearchIndexer:
         have been indexed since the last merge: a bucket is rewritten once for them all (a
         rewrite costs with the bucket's size, which grows with the user's vocabulary; per batch
         it made a user with 100,000 distinct words cost ~100 ms of the database's time a post),
-        and search reads at most that many deltas per bucket."""
+        and search reads about that many deltas per bucket. At most MERGES_PER_TURN buckets a
+        call (the lease is renewed between calls); the rest at the next."""
         if not self._unmerged or not (idle or self._batches >= MERGE_EVERY):
             return
         db = self.database.db
-        for user_id, bucket in sorted(self._unmerged):
+        for user_id, bucket in sorted(self._unmerged)[:MERGES_PER_TURN]:
             try:
                 await self._in_transaction(functools.partial(search_index.merge_count_deltas, db, user_id, bucket))
             except search_index.BucketFull:
                 log.warning("search index: a bucket of term counts is full; it stops counting")
                 await search_index.forget_count_deltas(db, user_id, bucket, None, None)
             self._unmerged.discard((user_id, bucket))
-        self._batches = 0
+        if not self._unmerged:
+            self._batches = 0
 
     async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[None]]) -> None:
         """`work` in a transaction (one commit for its writes), in its turn for a slot."""
