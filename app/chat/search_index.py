@@ -120,6 +120,12 @@ async def forget_count_deltas(
     await db[TERM_COUNT_DELTAS].delete_many(query, session=session)
 
 
+async def forget_user_counts(db: AsyncDatabase[Document], user_id: ObjectId) -> None:
+    """A deleted user's term counts and deltas: the words they wrote are not kept."""
+    for collection in (TERM_COUNTS, TERM_COUNT_DELTAS):
+        await db[collection].delete_many({"user_id": user_id})
+
+
 class BucketFull(Exception):
     """A bucket of counts that cannot grow: it stops counting (the counts only choose which
     term drives a search), its deltas are dropped."""

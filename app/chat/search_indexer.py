@@ -43,6 +43,7 @@ from bson import ObjectId, Timestamp
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import OperationFailure, PyMongoError
 
+from app.auth.repository import existing_user_ids
 from app.chat import search_index
 from app.core.background import stop_within
 from app.core.change_stream import UNRESUMABLE_CODES
@@ -327,7 +328,13 @@ class SearchIndexer:
         if not self._unmerged or not (idle or self._batches >= MERGE_EVERY):
             return
         db = self.database.db
-        for user_id, bucket in sorted(self._unmerged)[:MERGES_PER_TURN]:
+        turn = sorted(self._unmerged)[:MERGES_PER_TURN]
+        users = await existing_user_ids(db, list({user_id for user_id, _ in turn}))
+        for user_id, bucket in turn:
+            if user_id not in users:  # deleted (their messages indexed just before): not counted
+                await search_index.forget_user_counts(db, user_id)
+                self._unmerged.discard((user_id, bucket))
+                continue
             try:
                 await self._in_transaction(functools.partial(search_index.merge_count_deltas, db, user_id, bucket))
             except search_index.BucketFull:
