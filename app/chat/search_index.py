@@ -82,42 +82,33 @@ async def unmerged_buckets(db: AsyncDatabase[Document]) -> set[tuple[ObjectId, i
 
 
 async def merge_count_deltas(
-    db: AsyncDatabase[Document], user_id: ObjectId, bucket: int, session: AsyncClientSession | None
+    db: AsyncDatabase[Document], user_id: ObjectId, buckets: list[int], session: AsyncClientSession | None
 ) -> None:
-    """Fold the bucket's deltas into its counts, in the transaction `session`: one rewrite of
-    the bucket (~13 ms for 3,000 terms on SecantusDB) for all the batches since the last merge.
-    BucketFull when the bucket cannot grow past the document size limit (a vocabulary of
-    millions)."""
-    deltas = await db[TERM_COUNT_DELTAS].find({"user_id": user_id, "bucket": bucket}, session=session).to_list()
-    if not deltas:
-        return
-    total: Counter[str] = Counter()
+    """Fold the buckets' deltas into their counts, in the transaction `session`: one read of
+    the deltas, one rewrite of each bucket (~13 ms for 3,000 terms on SecantusDB) for all the
+    batches since the last merge, one delete. BucketFull when a bucket cannot grow past the
+    document size limit (a vocabulary of millions)."""
+    query = {"user_id": user_id, "bucket": {"$in": buckets}}
+    deltas = await db[TERM_COUNT_DELTAS].find(query, session=session).to_list()
+    totals: dict[int, Counter[str]] = {}
     for delta in deltas:
-        total.update(delta["counts"])
-    increments = {f"counts.{term}": count for term, count in total.items()}
-    try:
-        await db[TERM_COUNTS].update_one(
-            {"user_id": user_id, "bucket": bucket}, {"$inc": increments}, upsert=True, session=session
-        )
-    except (DocumentTooLarge, WriteError) as exc:
-        if isinstance(exc, WriteError) and exc.code not in TOO_LARGE:
-            raise
-        raise BucketFull from exc
-    await forget_count_deltas(db, user_id, bucket, [delta["_id"] for delta in deltas], session)
+        totals.setdefault(delta["bucket"], Counter()).update(delta["counts"])
+    for bucket, total in totals.items():
+        increments = {f"counts.{term}": count for term, count in total.items()}
+        try:
+            await db[TERM_COUNTS].update_one(
+                {"user_id": user_id, "bucket": bucket}, {"$inc": increments}, upsert=True, session=session
+            )
+        except (DocumentTooLarge, WriteError) as exc:
+            if isinstance(exc, WriteError) and exc.code not in TOO_LARGE:
+                raise
+            raise BucketFull(bucket) from exc
+    if deltas:
+        await db[TERM_COUNT_DELTAS].delete_many({"_id": {"$in": [d["_id"] for d in deltas]}}, session=session)
 
 
-async def forget_count_deltas(
-    db: AsyncDatabase[Document],
-    user_id: ObjectId,
-    bucket: int,
-    delta_ids: list[ObjectId] | None,
-    session: AsyncClientSession | None,
-) -> None:
-    """Delete these deltas of the bucket (all of them: None)."""
-    query: Document = {"user_id": user_id, "bucket": bucket}
-    if delta_ids is not None:
-        query = {"_id": {"$in": delta_ids}}
-    await db[TERM_COUNT_DELTAS].delete_many(query, session=session)
+async def forget_count_deltas(db: AsyncDatabase[Document], user_id: ObjectId, bucket: int) -> None:
+    await db[TERM_COUNT_DELTAS].delete_many({"user_id": user_id, "bucket": bucket})
 
 
 async def forget_user_counts(db: AsyncDatabase[Document], user_id: ObjectId) -> None:
@@ -129,6 +120,10 @@ async def forget_user_counts(db: AsyncDatabase[Document], user_id: ObjectId) -> 
 class BucketFull(Exception):
     """A bucket of counts that cannot grow: it stops counting (the counts only choose which
     term drives a search), its deltas are dropped."""
+
+    def __init__(self, bucket: int) -> None:
+        super().__init__(bucket)
+        self.bucket = bucket
 
 
 async def remove_entries(db: AsyncDatabase[Document], message_ids: list[ObjectId]) -> None:

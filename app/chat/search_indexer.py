@@ -58,7 +58,8 @@ BATCH_MESSAGES = 200
 BATCH_CHARS = 2_000_000  # of message text per batch: bounds a batch's memory and time
 TERMS_PER_WRITE = 2000
 MERGE_EVERY = 16  # batches: see _merge
-MERGES_PER_TURN = 64  # buckets, ~10 ms each
+MERGES_PER_TURN = 32  # buckets
+BUCKETS_PER_MERGE = 8  # a user's, in one transaction
 BATCH_WAIT_SECONDS = 0.1
 SCAN_WINDOW = timedelta(minutes=1)
 MAX_SCAN_WINDOW = timedelta(days=365)
@@ -328,21 +329,30 @@ class SearchIndexer:
         if not self._unmerged or not (idle or self._batches >= MERGE_EVERY):
             return
         db = self.database.db
-        turn = sorted(self._unmerged)[:MERGES_PER_TURN]
-        users = await existing_user_ids(db, list({user_id for user_id, _ in turn}))
-        for user_id, bucket in turn:
+        turn: dict[ObjectId, list[int]] = {}
+        for user_id, bucket in sorted(self._unmerged)[:MERGES_PER_TURN]:
+            turn.setdefault(user_id, []).append(bucket)
+        users = await existing_user_ids(db, list(turn))
+        for user_id, buckets in turn.items():
             if user_id not in users:  # deleted (their messages indexed just before): not counted
                 await search_index.forget_user_counts(db, user_id)
-                self._unmerged.discard((user_id, bucket))
-                continue
-            try:
-                await self._in_transaction(functools.partial(search_index.merge_count_deltas, db, user_id, bucket))
-            except search_index.BucketFull:
-                log.warning("search index: a bucket of term counts is full; it stops counting")
-                await search_index.forget_count_deltas(db, user_id, bucket, None, None)
-            self._unmerged.discard((user_id, bucket))
+            else:
+                for start in range(0, len(buckets), BUCKETS_PER_MERGE):
+                    await self._merge_buckets(user_id, buckets[start : start + BUCKETS_PER_MERGE])
+            self._unmerged.difference_update((user_id, bucket) for bucket in buckets)
         if not self._unmerged:
             self._batches = 0
+
+    async def _merge_buckets(self, user_id: ObjectId, buckets: list[int]) -> None:
+        db = self.database.db
+        while buckets:
+            try:
+                await self._in_transaction(functools.partial(search_index.merge_count_deltas, db, user_id, buckets))
+                return
+            except search_index.BucketFull as full:
+                log.warning("search index: a bucket of term counts is full; it stops counting")
+                await search_index.forget_count_deltas(db, user_id, full.bucket)
+                buckets = [bucket for bucket in buckets if bucket != full.bucket]
 
     async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[None]]) -> None:
         """`work` in a transaction (one commit for its writes), in its turn for a slot."""

@@ -24,8 +24,8 @@ async def test_search_counts_what_is_not_merged_yet(db: AsyncDatabase[Document])
     counts = await search_repository.term_counts(db, user_id, ["red", "fox", "redwood"])
     assert counts == {"red": 2, "fox": 1}
     await search_index.add_count_deltas(db, search_index.count_deltas(entries[2:]))
-    for bucket in {search_index.term_bucket(term) for term in ("red", "fox", "hen", "redwood")}:
-        await search_index.merge_count_deltas(db, user_id, bucket, None)
+    buckets = list({search_index.term_bucket(term) for term in ("red", "fox", "hen", "redwood")})
+    await search_index.merge_count_deltas(db, user_id, buckets, None)
     await search_index.add_count_deltas(db, search_index.count_deltas(entries[:1]))  # after the merge
     counts = await search_repository.term_counts(db, user_id, ["red", "fox", "hen", "redwood"])
     assert counts == {"red": 3, "fox": 2, "hen": 1, "redwood": 1}
