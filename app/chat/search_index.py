@@ -1,5 +1,6 @@
-"""The writes of the search index (search_message_terms, search_term_counts and its deltas) and
-the indexer's state (search_indexer): the lease one server process holds to index, and its durable position.
+"""The writes of the search index (search_message_terms, search_term_counts and their deltas)
+and the indexer's state (search_indexer): the lease one server process holds to index, and its
+durable position.
 
 An entry's `_id` is its message's `_id`: indexing a message twice (a batch replayed after a
 crash, a rebuild racing the change stream) is a duplicate key, ignored, never a second entry.
