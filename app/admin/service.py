@@ -14,6 +14,7 @@ from app.auth import service as accounts
 from app.auth.revocation import RevocationCache
 from app.auth.schemas import Role
 from app.chat import repository as chat
+from app.chat import search_index
 from app.chat.schemas import Page
 from app.core import idempotency
 from app.core.audit import audit
@@ -159,6 +160,7 @@ async def delete_user(
     session_ids = await chat.user_session_ids(database.db, user_id)
     await chat.delete_user_sessions(database.db, user_id)
     await chat.delete_messages_of_sessions(database.db, session_ids)
+    await search_index.forget_user_counts(database.db, user_id)
     await idempotency.forget_user(database.db, user_id)
 
 

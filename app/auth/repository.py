@@ -45,6 +45,10 @@ async def find_user_by_id(db: AsyncDatabase[Document], user_id: ObjectId) -> Doc
     return await db[USERS].find_one({"_id": user_id})
 
 
+async def existing_user_ids(db: AsyncDatabase[Document], user_ids: list[ObjectId]) -> set[ObjectId]:
+    return {document["_id"] async for document in db[USERS].find({"_id": {"$in": user_ids}}, {"_id": 1})}
+
+
 async def find_user_by_username(db: AsyncDatabase[Document], username: str) -> Document | None:
     return await db[USERS].find_one({"username_key": username_key(username)})
 

@@ -88,6 +88,11 @@ async def count_terms(db: AsyncDatabase[Document], updates: list[UpdateOne]) -> 
             await db[TERM_COUNTS].bulk_write(retry, ordered=False)
 
 
+async def forget_user_counts(db: AsyncDatabase[Document], user_id: ObjectId) -> None:
+    """A deleted user's term counts: the words they wrote are not kept."""
+    await db[TERM_COUNTS].delete_many({"user_id": user_id})
+
+
 async def remove_entries(db: AsyncDatabase[Document], message_ids: list[ObjectId]) -> None:
     if message_ids:
         await db[MESSAGE_TERMS].delete_many({"_id": {"$in": message_ids}})

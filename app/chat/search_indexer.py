@@ -41,6 +41,7 @@ import pymongo
 from bson import ObjectId, Timestamp
 from pymongo.errors import OperationFailure, PyMongoError
 
+from app.auth.repository import existing_user_ids
 from app.chat import search_index
 from app.core.background import stop_within
 from app.core.change_stream import UNRESUMABLE_CODES
@@ -300,7 +301,9 @@ class SearchIndexer:
             async with self.database.transaction_slots.hold(INDEXER_OWNER):
                 inserted = await search_index.insert_entries(db, entries)
             added += len(inserted)
-            updates = search_index.term_count_updates(inserted)
+            # A user deleted since (their last messages, indexed after the deletion): not counted.
+            users = await existing_user_ids(db, list({entry["user_id"] for entry in inserted}))
+            updates = search_index.term_count_updates([entry for entry in inserted if entry["user_id"] in users])
             for start in range(0, len(updates), TERMS_PER_WRITE):
                 async with self.database.transaction_slots.hold(INDEXER_OWNER):
                     await search_index.count_terms(db, updates[start : start + TERMS_PER_WRITE])

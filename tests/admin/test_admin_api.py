@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from bson import ObjectId
+from fastapi import FastAPI
 from httpx import AsyncClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from app.core.db import API_KEYS, IDEMPOTENCY_KEYS, MESSAGES, REFRESH_TOKENS, SESSIONS, USERS, Document
-from tests.factories import all_pages, login_tokens, make_admin, make_session, make_user, post_message
+from app.core.db import (
+    API_KEYS,
+    IDEMPOTENCY_KEYS,
+    MESSAGE_TERMS,
+    MESSAGES,
+    REFRESH_TOKENS,
+    SESSIONS,
+    TERM_COUNTS,
+    USERS,
+    Document,
+)
+from app.core.types import utc_now
+from tests.factories import (
+    all_pages,
+    login_tokens,
+    make_admin,
+    make_session,
+    make_user,
+    post_message,
+    wait_for_search_index,
+)
 
 ADMIN_CALLS = [
     ("GET", "/admin/users", None),
@@ -114,7 +137,7 @@ async def test_password_reset_logs_the_user_out(client: AsyncClient, db: AsyncDa
 
 
 async def test_delete_removes_the_user_with_sessions_messages_and_keys(
-    client: AsyncClient, db: AsyncDatabase[Document]
+    app: FastAPI, client: AsyncClient, db: AsyncDatabase[Document]
 ) -> None:
     admin = await make_admin(client, db)
     user, bystander = await make_user(client), await make_user(client)
@@ -127,6 +150,7 @@ async def test_delete_removes_the_user_with_sessions_messages_and_keys(
     ).status_code == 201
     kept = await make_session(client, bystander)
     await post_message(client, bystander, kept["_id"])
+    await wait_for_search_index(client)  # their words counted for search
     key = (
         await client.post(
             "/auths/api-keys",
@@ -135,14 +159,25 @@ async def test_delete_removes_the_user_with_sessions_messages_and_keys(
         )
     ).json()
 
-    assert (await client.delete(f"/admin/users/{user.id}", headers=admin.headers)).status_code == 204
     owner = ObjectId(user.id)
+    database = app.state.database
+    async with contextlib.AsyncExitStack() as held:  # the indexer writes this message's words after the deletion
+        for _ in range(app.state.settings.db_max_transactions):
+            await held.enter_async_context(database.transaction_slots.hold("test"))
+        last = {"session_id": ObjectId(session["_id"]), "user_id": owner, "role": "user", "seq": 99}
+        await db[MESSAGES].insert_one({**last, "content": "written just before", "created_at": utc_now()})
+        assert (await client.delete(f"/admin/users/{user.id}", headers=admin.headers)).status_code == 204
     assert await db[USERS].count_documents({"_id": owner}) == 0
     assert await db[SESSIONS].count_documents({"user_id": owner}) == 0
     assert await db[MESSAGES].count_documents({"user_id": owner}) == 0
     assert await db[API_KEYS].count_documents({"user_id": owner}) == 0
     assert await db[REFRESH_TOKENS].count_documents({"user_id": owner}) == 0
     assert await db[IDEMPOTENCY_KEYS].count_documents({"user_id": owner}) == 0, "stored responses hold messages"
+    await wait_for_search_index(client)
+    async with asyncio.timeout(30):  # the words of their last message, indexed after the deletion, dropped too
+        while await db[TERM_COUNTS].count_documents({"user_id": owner}):
+            await asyncio.sleep(0.1)
+    assert await db[MESSAGE_TERMS].count_documents({"user_id": owner}) == 0
     assert (await client.get("/auths/me", headers=user.headers)).status_code == 401
     assert (await client.get("/auths/me", headers={"Authorization": f"Bearer {key['key']}"})).status_code == 401
     assert (await client.get(f"/chat/sessions/{kept['_id']}", headers=bystander.headers)).json()["message_count"] == 1
