@@ -46,6 +46,8 @@ async def find_user_by_id(db: AsyncDatabase[Document], user_id: ObjectId) -> Doc
 
 
 async def existing_user_ids(db: AsyncDatabase[Document], user_ids: list[ObjectId]) -> set[ObjectId]:
+    if not user_ids:
+        return set()
     return {document["_id"] async for document in db[USERS].find({"_id": {"$in": user_ids}}, {"_id": 1})}
 
 
