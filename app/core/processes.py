@@ -28,14 +28,22 @@ def process_info(pid: int) -> ProcessInfo | None:
 
 def process_running(pid: int) -> bool:
     """True while `pid` exists and is not a zombie (a killed orphan may wait to be reaped)."""
+    if not _exists(pid):
+        return False
+    info = process_info(pid)
+    if info is None:  # reaped since the first look, or not readable: look again
+        return _exists(pid)
+    return info.state != "Z"
+
+
+def _exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    info = process_info(pid)
-    return info is None or info.state != "Z"
+    return True
 
 
 def _from_proc(pid: int) -> ProcessInfo | None:
