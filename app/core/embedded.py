@@ -67,9 +67,14 @@ _LISTENING = re.compile(r"listening on ([\d.]+):(\d+)")
 _PR_SET_PDEATHSIG = 1
 _AUTHENTICATION_FAILED = 18
 # Change streams: a no-op oplog entry every 10 s keeps a quiet stream's resume token fresh,
-# and an hour of oplog lets a stream broken by a restart resume where it stopped.
+# and an hour of oplog lets a stream broken by a restart resume where it stopped. SecantusDB
+# also trims its oplog to a number of entries (100,000 by default), which a large import and
+# the indexing behind it pass within minutes: the cap is raised so that the hour governs (a
+# million entries: ~1 GB at the ~1 KB of a message's insert), and a stream that still falls
+# behind the trimming is caught by the indexer (app.chat.search_indexer).
 NOOP_HEARTBEAT_SECONDS = 10
 OPLOG_RETENTION_SECONDS = 3600
+OPLOG_MAX_ENTRIES = 1_000_000
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -88,11 +93,19 @@ def _child_preparation(app_pid: int) -> Callable[[], None]:
 
 
 class EmbeddedDatabase:
-    def __init__(self, data_dir: Path, start_timeout: float = 30.0, stop_timeout: float = 15.0, port: int = 0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        start_timeout: float = 30.0,
+        stop_timeout: float = 15.0,
+        port: int = 0,
+        oplog_max_entries: int = OPLOG_MAX_ENTRIES,
+    ) -> None:
         """`port` 0 lets the server pick a free one; a fixed port lets a restarted database come
         back where its clients expect it (the fault tests restart it under a running app)."""
         self.data_dir = data_dir.resolve()
         self.port = port
+        self.oplog_max_entries = oplog_max_entries
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.uri = ""
@@ -161,6 +174,7 @@ class EmbeddedDatabase:
             "--sync-on-commit",
             "--noop-heartbeat-seconds", str(NOOP_HEARTBEAT_SECONDS),
             "--oplog-retention-seconds", str(OPLOG_RETENTION_SECONDS),
+            "--oplog-max-entries", str(self.oplog_max_entries),
         ]  # fmt: skip
         if auth:
             command.append("--auth")

@@ -13,10 +13,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
+from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
+from app.chat import search_index
+from app.core.config import Settings
 from app.core.db import MESSAGE_TERMS, Document
+from app.core.embedded import EmbeddedDatabase
+from app.main import create_app
 from tests.conftest import StartApp
 from tests.factories import (
     TestUser,
@@ -38,6 +43,7 @@ LAG_BOUND_SECONDS = 60.0  # generous: a loaded shared machine; bench/ measures t
 POSTERS = 4
 LOAD_SECONDS = scaled(2, 10)
 HEAVY_POSTS = scaled(3, 10_000)  # per poster at most, within LOAD_SECONDS
+OPLOG_CAP = 500
 
 
 DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -216,3 +222,45 @@ async def test_clearing_and_deleting_remove_index_entries(client: AsyncClient, d
     await wait_for_search_index(client)
     assert {str(entry["session_id"]) async for entry in db[MESSAGE_TERMS].find({})} == {kept["_id"]}
     assert len(await _search(client, user, "entry1")) == 1
+
+
+async def test_messages_the_embedded_oplog_trimmed_before_the_indexer_read_them_are_still_indexed(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SecantusDB trims its oplog while a change stream is open, and the stream then goes on
+    after the gap without an error: a large import passed the trimming while the indexer
+    worked on a batch, and the messages in the gap were never found (nor reported missing)."""
+    database = EmbeddedDatabase(tmp_path / "small-oplog", oplog_max_entries=OPLOG_CAP)
+    uri = await database.start()
+    entered, release = asyncio.Event(), asyncio.Event()
+    insert_entries = search_index.insert_entries
+
+    async def held_once(db: AsyncDatabase[Document], entries: list[Document]) -> list[Document]:
+        if not release.is_set():
+            entered.set()
+            await release.wait()  # the indexer works on its first batch while the import lands
+        return await insert_entries(db, entries)
+
+    monkeypatch.setattr(search_index, "insert_entries", held_once)
+    application = create_app(settings.model_copy(update={"mongodb_uri": SecretStr(uri), "max_body_bytes": 1024 * 1024}))
+    try:
+        async with (
+            application.router.lifespan_context(application),
+            AsyncClient(transport=ASGITransport(app=application), base_url="http://testserver") as client,
+        ):
+            user = await make_user(client)
+            session = await make_session(client, user)
+            await post_message(client, user, session["_id"], "the first")
+            await asyncio.wait_for(entered.wait(), LAG_BOUND_SECONDS)
+            # More oplog entries than the cap and one trimming round (every 1,000 entries).
+            for batch in range((OPLOG_CAP + 1000) // 100 + 2):
+                body = {"messages": [{"content": f"imported batch{batch} line{i}"} for i in range(100)]}
+                url = f"/chat/sessions/{session['_id']}/messages/batch"
+                assert (await client.post(url, json=body, headers=user.headers)).status_code == 201
+            release.set()
+            await wait_for_search_index(client, LAG_BOUND_SECONDS)
+            assert len(await _search(client, user, "batch0")) == 100, "the oldest messages of the import"
+            assert len(await _search(client, user, "first")) == 1
+    finally:
+        release.set()
+        await database.stop()
