@@ -13,7 +13,7 @@ from pymongo import monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.core.config import Settings
-from app.core.db import MESSAGE_TERMS, SEARCH_INDEXER, TERM_COUNTS
+from app.core.db import MESSAGE_TERMS, SEARCH_INDEXER, TERM_COUNT_DELTAS, TERM_COUNTS
 from app.main import create_app
 
 IGNORED = {"hello", "isMaster", "ismaster", "endSessions", "ping", "createIndexes", "saslStart", "saslContinue"}
@@ -25,10 +25,15 @@ def _search_indexer(name: str, command: dict[str, Any]) -> bool:
     writes are not commands of the request they happen to coincide with (they are explained all
     the same)."""
     collection = command.get(name)
-    return collection == SEARCH_INDEXER or (name in {"insert", "update", "delete"} and collection in INDEX_WRITES)
+    merging = name == "find" and collection == TERM_COUNT_DELTAS and "txnNumber" in command  # search's are not
+    return (
+        collection == SEARCH_INDEXER
+        or merging
+        or (name in {"insert", "update", "delete"} and collection in INDEX_WRITES)
+    )
 
 
-INDEX_WRITES = {MESSAGE_TERMS, TERM_COUNTS}
+INDEX_WRITES = {MESSAGE_TERMS, TERM_COUNTS, TERM_COUNT_DELTAS}
 
 
 def _change_stream(event: monitoring.CommandStartedEvent) -> bool:

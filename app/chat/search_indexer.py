@@ -29,16 +29,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pymongo
 from bson import ObjectId, Timestamp
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import OperationFailure, PyMongoError
 
 from app.auth.repository import existing_user_ids
@@ -55,6 +57,9 @@ MAX_AWAIT_MS = 200
 BATCH_MESSAGES = 200
 BATCH_CHARS = 2_000_000  # of message text per batch: bounds a batch's memory and time
 TERMS_PER_WRITE = 2000
+MERGE_EVERY = 16  # batches: see _merge
+MERGES_PER_TURN = 32  # buckets
+BUCKETS_PER_MERGE = 8  # a user's, in one transaction
 BATCH_WAIT_SECONDS = 0.1
 SCAN_WINDOW = timedelta(minutes=1)
 MAX_SCAN_WINDOW = timedelta(days=365)
@@ -66,6 +71,7 @@ REBUILD_ROUNDS = 5
 HISTORY_LOST = 286  # ChangeStreamHistoryLost
 OPERATIONS = ["insert", "update", "delete", "invalidate", "drop"]
 PIPELINE = [{"$match": {"ns.coll": MESSAGES, "operationType": {"$in": OPERATIONS}}}]
+TOKEN = "token"
 # A reply the server writes (app.assistant) is inserted empty while `streaming` and updated as it
 # grows; once it is no longer streaming its text is final, and it is indexed again then.
 STREAMING = "streaming"
@@ -122,6 +128,8 @@ class SearchIndexer:
         self.caught_up_at: datetime | None = None
         self.rebuilding = False
         self.available = database.supports_transactions  # a replica set: it has change streams
+        self._unmerged: set[tuple[ObjectId, int]] = set()  # (user, bucket) with count deltas
+        self._batches = 0  # indexed since the deltas were last merged
 
     async def status(self) -> IndexStatus:
         """This process's view when it indexes; else the holder's last saved one."""
@@ -164,7 +172,8 @@ class SearchIndexer:
             raise _LeaseLost
 
     async def _index(self, state: Document) -> None:
-        token = state.get("token")
+        self._unmerged = await search_index.unmerged_buckets(self.database.db)  # a former holder's too
+        token = state.get(TOKEN)
         if token is None or state.get("rebuilding"):
             token = await self._rebuild(state)
         while not self.stop.is_set():
@@ -181,13 +190,13 @@ class SearchIndexer:
         self.rebuilding = True
         self.caught_up_at = None
         db = self.database.db
-        token = state.get("token") if state.get("rebuilding") else None
+        token = state.get(TOKEN) if state.get("rebuilding") else None
         until = state.get("rebuild_until")
         after = state.get("rebuild_after")
         if token is None:
             token = await self._current_token()
             until, after = await search_index.newest_message_id(db), None
-            await self._save({"token": token, "rebuilding": True, "rebuild_until": until, "rebuild_after": None})
+            await self._save({TOKEN: token, "rebuilding": True, "rebuild_until": until, "rebuild_after": None})
             log.info("search index: rebuilding from the stored messages")
         added = 0
         width = SCAN_WINDOW
@@ -200,6 +209,7 @@ class SearchIndexer:
                 added += await self._add(batch)
                 after = batch[-1]["_id"] if len(batch) == BATCH_MESSAGES else _previous_id(before)
                 await self._save({"rebuild_after": after})
+                await self._merge(idle=False)
                 width = (
                     max(width / 2, timedelta(seconds=1))
                     if len(batch) == BATCH_MESSAGES
@@ -216,6 +226,7 @@ class SearchIndexer:
             await self._save({"rebuild_until": until})
         if self.stop.is_set():
             return token
+        await self._merge(idle=True)
         await self._save({"rebuilding": False})
         self.rebuilding = False
         log.info("search index: rebuilt", extra={"indexed": added})
@@ -249,9 +260,10 @@ class SearchIndexer:
                 changes, asked_at, token = await self._gather(token)
                 if changes:
                     await self._apply(changes)
+                await self._merge(idle=not changes)
                 self._caught_up(changes[-1] if changes else None, asked_at)
                 if changes or utc_now() - saved_at >= _lease_time() / 4:
-                    await self._save({"token": token, "caught_up_at": self.caught_up_at})
+                    await self._save({TOKEN: token, "caught_up_at": self.caught_up_at})
                     saved_at = utc_now()
         except OperationFailure as exc:
             if exc.code in UNRESUMABLE_CODES:
@@ -262,7 +274,8 @@ class SearchIndexer:
 
     async def _gather(self, token: Mapping[str, Any]) -> tuple[list[Document], datetime | None, Mapping[str, Any]]:
         """The next batch of changes after `token` (_next_batch), when it was asked last, and
-        the token after it; the stream stays open while there are none, up to LEASE_SECONDS / 4."""
+        the token after it; the stream stays open while there are none, up to LEASE_SECONDS / 4
+        (or none at all while count deltas wait to be merged: the stream is idle)."""
         started = utc_now()
         async with await self.database.db.watch(
             PIPELINE, resume_after=token, full_document="updateLookup", max_await_time_ms=MAX_AWAIT_MS
@@ -270,7 +283,8 @@ class SearchIndexer:
             while True:
                 changes, asked_at = await self._next_batch(stream)
                 token = stream.resume_token or token
-                if changes or not stream.alive or self.stop.is_set() or utc_now() - started >= _lease_time() / 4:
+                idle_for = utc_now() - started
+                if changes or self._unmerged or not stream.alive or self.stop.is_set() or idle_for >= _lease_time() / 4:
                     return changes, asked_at, token
                 self._caught_up(None, asked_at)
 
@@ -321,17 +335,58 @@ class SearchIndexer:
         added = 0
         # Folding the words of a batch (up to BATCH_CHARS of text) is CPU work: off the event loop.
         all_entries = await asyncio.to_thread(lambda: [search_index.entry_of(message) for message in messages])
-        for entries in _by_terms(all_entries):
+        for entries in _by_terms(all_entries, "terms"):
             async with self.database.transaction_slots.hold(INDEXER_OWNER):
                 inserted = await search_index.insert_entries(db, entries)
             added += len(inserted)
-            # A user deleted since (their last messages, indexed after the deletion): not counted.
-            users = await existing_user_ids(db, list({entry["user_id"] for entry in inserted}))
-            updates = search_index.term_count_updates([entry for entry in inserted if entry["user_id"] in users])
-            for start in range(0, len(updates), TERMS_PER_WRITE):
+            for deltas in _by_terms(search_index.count_deltas(inserted), "counts"):
                 async with self.database.transaction_slots.hold(INDEXER_OWNER):
-                    await search_index.count_terms(db, updates[start : start + TERMS_PER_WRITE])
+                    await search_index.add_count_deltas(db, deltas)
+                self._unmerged.update((delta["user_id"], delta["bucket"]) for delta in deltas)
+        self._batches += 1
         return added
+
+    async def _merge(self, idle: bool) -> None:
+        """Fold the count deltas into the counts when the stream is idle or MERGE_EVERY batches
+        have been indexed since the last merge: a bucket is rewritten once for them all (a
+        rewrite costs with the bucket's size, which grows with the user's vocabulary; per batch
+        it made a user with 100,000 distinct words cost ~100 ms of the database's time a post),
+        and search reads about that many deltas per bucket. At most MERGES_PER_TURN buckets a
+        call (the lease is renewed between calls); the rest at the next."""
+        if not self._unmerged or not (idle or self._batches >= MERGE_EVERY):
+            return
+        db = self.database.db
+        turn: dict[ObjectId, list[int]] = {}
+        for user_id, bucket in sorted(self._unmerged)[:MERGES_PER_TURN]:
+            turn.setdefault(user_id, []).append(bucket)
+        users = await existing_user_ids(db, list(turn))
+        for user_id, buckets in turn.items():
+            if user_id not in users:  # deleted (their messages indexed just before): not counted
+                await search_index.forget_user_counts(db, user_id)
+            else:
+                for start in range(0, len(buckets), BUCKETS_PER_MERGE):
+                    await self._merge_buckets(user_id, buckets[start : start + BUCKETS_PER_MERGE])
+            self._unmerged.difference_update((user_id, bucket) for bucket in buckets)
+        if not self._unmerged:
+            self._batches = 0
+
+    async def _merge_buckets(self, user_id: ObjectId, buckets: list[int]) -> None:
+        db = self.database.db
+        while buckets:
+            try:
+                await self._in_transaction(functools.partial(search_index.merge_count_deltas, db, user_id, buckets))
+                return
+            except search_index.BucketFull as full:
+                log.warning("search index: a bucket of term counts is full; it stops counting")
+                await search_index.forget_count_deltas(db, user_id, full.bucket)
+                buckets = [bucket for bucket in buckets if bucket != full.bucket]
+
+    async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[None]]) -> None:
+        """`work` in a transaction (one commit for its writes), in its turn for a slot."""
+        slot, client = self.database.transaction_slots.hold(INDEXER_OWNER), self.database.client
+        async with slot, client.start_session() as session:
+            with pymongo.timeout(client.options.timeout):
+                await session.with_transaction(work)
 
 
 def _final_text(change: Document) -> bool:
@@ -340,16 +395,17 @@ def _final_text(change: Document) -> bool:
     return document is not None and document.get("status") != STREAMING
 
 
-def _by_terms(entries: list[Document]) -> list[list[Document]]:
-    """The entries in runs of at most TERMS_PER_WRITE terms (an entry alone may hold more)."""
+def _by_terms(documents: list[Document], field: str) -> list[list[Document]]:
+    """The documents in runs of at most TERMS_PER_WRITE terms in `field` (one alone may hold
+    more)."""
     runs: list[list[Document]] = [[]]
     terms = 0
-    for entry in entries:
-        if runs[-1] and terms + len(entry["terms"]) > TERMS_PER_WRITE:
+    for document in documents:
+        if runs[-1] and terms + len(document[field]) > TERMS_PER_WRITE:
             runs.append([])
             terms = 0
-        runs[-1].append(entry)
-        terms += len(entry["terms"])
+        runs[-1].append(document)
+        terms += len(document[field])
     return runs
 
 

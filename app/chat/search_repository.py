@@ -11,6 +11,7 @@ every one of 20,000 messages, against ~35 ms to read its range over 1,000 of the
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +20,7 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.chat.search_index import term_bucket
-from app.core.db import MESSAGE_TERMS, MESSAGES, SESSION_TITLES, SESSIONS, TERM_COUNTS, Document
+from app.core.db import MESSAGE_TERMS, MESSAGES, SESSION_TITLES, SESSIONS, TERM_COUNT_DELTAS, TERM_COUNTS, Document
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,15 @@ POINTS_PER_READ = 50
 
 
 async def term_counts(db: AsyncDatabase[Document], user_id: ObjectId, terms: list[str]) -> dict[str, int]:
-    """How many of the user's messages hold each of `terms` (as the indexer counted them)."""
-    buckets = list({term_bucket(term) for term in terms})
-    cursor = db[TERM_COUNTS].find({"user_id": user_id, "bucket": {"$in": buckets}})
-    counts: dict[str, int] = {}
-    async for document in cursor:
-        stored = document.get("counts", {})
-        counts.update({term: int(stored[term]) for term in terms if term in stored})
-    return counts
+    """How many of the user's messages hold each of `terms` (as the indexer counted them: the
+    buckets' counts and the deltas not merged into them yet)."""
+    query = {"user_id": user_id, "bucket": {"$in": list({term_bucket(term) for term in terms})}}
+    counts: Counter[str] = Counter()
+    for collection in (TERM_COUNTS, TERM_COUNT_DELTAS):
+        async for document in db[collection].find(query):
+            stored = document.get("counts", {})
+            counts.update({term: int(stored[term]) for term in terms if term in stored})
+    return dict(counts)
 
 
 async def postings_in(
@@ -78,14 +80,15 @@ async def postings_at(
 
 async def words_starting(db: AsyncDatabase[Document], user_id: ObjectId, prefix: str, limit: int) -> list[str]:
     """Words of the user's messages starting with `prefix` (as counted by the indexer, so
-    perhaps some no longer held), at most `limit`. Reads every bucket of counts: a bounded
-    number of documents."""
-    words: list[str] = []
-    async for document in db[TERM_COUNTS].find({"user_id": user_id}):
-        words += [term for term in document.get("counts", {}) if term.startswith(prefix)]
-        if len(words) >= limit:
-            break
-    return words[:limit]
+    perhaps some no longer held), at most `limit`. Reads every bucket of counts and the deltas
+    not merged into them yet: a bounded number of documents."""
+    words: dict[str, None] = {}
+    for collection in (TERM_COUNTS, TERM_COUNT_DELTAS):
+        async for document in db[collection].find({"user_id": user_id}):
+            words.update((term, None) for term in document.get("counts", {}) if term.startswith(prefix))
+            if len(words) >= limit:
+                return list(words)[:limit]
+    return list(words)
 
 
 async def messages_by_id(db: AsyncDatabase[Document], message_ids: list[ObjectId]) -> dict[ObjectId, Document]:

@@ -43,6 +43,7 @@ AGENTS = "agents"
 GENERATIONS = "generations"
 MESSAGE_TERMS = "search_message_terms"
 TERM_COUNTS = "search_term_counts"
+TERM_COUNT_DELTAS = "search_term_count_deltas"
 SEARCH_INDEXER = "search_indexer"
 
 
@@ -120,6 +121,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     # How many of a user's messages hold each term, in buckets of terms (an estimate: kept by
     # the indexer, not lowered by deletes): search reads the index by the query's rarest term.
     TERM_COUNTS: [IndexModel([("user_id", ASCENDING), ("bucket", ASCENDING)], unique=True, name="user_bucket_unique")],
+    # What the indexer counted since it last merged a bucket into its counts (one document per
+    # indexed batch, user and bucket): a bucket of a large vocabulary is rewritten once per
+    # merge, not once per batch. Search adds them to the counts.
+    TERM_COUNT_DELTAS: [IndexModel([("user_id", ASCENDING), ("bucket", ASCENDING)], name="user_bucket")],
     # The indexer's lease and durable position (one document, by name).
     SEARCH_INDEXER: [
         IndexModel([("name", ASCENDING)], unique=True, name="name_unique"),

@@ -17,6 +17,7 @@ from app.core.db import (
     MESSAGES,
     REFRESH_TOKENS,
     SESSIONS,
+    TERM_COUNT_DELTAS,
     TERM_COUNTS,
     USERS,
     Document,
@@ -175,7 +176,7 @@ async def test_delete_removes_the_user_with_sessions_messages_and_keys(
     assert await db[IDEMPOTENCY_KEYS].count_documents({"user_id": owner}) == 0, "stored responses hold messages"
     await wait_for_search_index(client)
     async with asyncio.timeout(30):  # the words of their last message, indexed after the deletion, dropped too
-        while await db[TERM_COUNTS].count_documents({"user_id": owner}):
+        while any([await db[c].count_documents({"user_id": owner}) for c in (TERM_COUNTS, TERM_COUNT_DELTAS)]):
             await asyncio.sleep(0.1)
     assert await db[MESSAGE_TERMS].count_documents({"user_id": owner}) == 0
     assert (await client.get("/auths/me", headers=user.headers)).status_code == 401

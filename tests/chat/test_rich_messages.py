@@ -16,13 +16,14 @@ from app.core.db import (
     REVOCATIONS,
     SEARCH_INDEXER,
     SESSIONS,
+    TERM_COUNT_DELTAS,
     TERM_COUNTS,
     Document,
 )
 from tests.conftest import StartApp
 from tests.factories import all_pages, make_session, make_user, post_message
 
-BACKGROUND_COLLECTIONS = {REVOCATIONS, SEARCH_INDEXER, MESSAGE_TERMS, TERM_COUNTS, GENERATIONS}
+BACKGROUND_COLLECTIONS = {REVOCATIONS, SEARCH_INDEXER, MESSAGE_TERMS, TERM_COUNTS, TERM_COUNT_DELTAS, GENERATIONS}
 
 TOOL_CALL = {
     "tool_calls": [

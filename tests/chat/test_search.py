@@ -24,6 +24,7 @@ from app.core.db import (
     SEARCH_INDEXER,
     SESSION_TITLES,
     SESSIONS,
+    TERM_COUNT_DELTAS,
     TERM_COUNTS,
     Document,
 )
@@ -235,6 +236,12 @@ async def test_explain_shows_index_reads_for_every_read_search_makes(db: AsyncDa
     await db[TERM_COUNTS].insert_one({"user_id": user_id, "bucket": 1, "counts": {"train": 1}})
     await assert_uses_index(db, TERM_COUNTS, {"user_id": user_id, "bucket": {"$in": [1, 2]}})
     await assert_uses_index(db, TERM_COUNTS, {"user_id": user_id})
+    for query in (
+        {"user_id": user_id, "bucket": {"$in": [1, 2]}},
+        {"user_id": user_id},
+        {"user_id": user_id, "bucket": 1},
+    ):
+        await assert_uses_index(db, TERM_COUNT_DELTAS, query)
     await assert_uses_index(db, MESSAGES, {"_id": {"$in": [ObjectId(), ObjectId()]}})
     await assert_uses_index(db, SESSIONS, {"_id": {"$in": [session_id, ObjectId()]}})
 

@@ -1,0 +1,52 @@
+"""The per-user term counts that pick a search's rarest word: the indexer writes what a batch
+adds as deltas and folds them into the counts once for many batches (a bucket of a large
+vocabulary is not rewritten per batch), and search adds the deltas not folded in yet."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from bson import ObjectId
+from httpx import AsyncClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from app.chat import search_index, search_repository
+from app.chat.terms import text_terms
+from app.core.db import TERM_COUNT_DELTAS, TERM_COUNTS, Document
+from tests.factories import make_session, make_user, post_message, wait_for_search_index
+
+
+async def test_search_counts_what_is_not_merged_yet(client: AsyncClient, db: AsyncDatabase[Document]) -> None:
+    # The app's indexer reads the deltas a former holder left when it takes the lease: after
+    # that it merges only its own, not this test's.
+    await wait_for_search_index(client)
+    user_id = ObjectId()
+    entries = [{"user_id": user_id, "terms": text_terms(text)} for text in ("red fox", "red hen", "redwood")]
+    await search_index.add_count_deltas(db, search_index.count_deltas(entries[:2]))
+    counts = await search_repository.term_counts(db, user_id, ["red", "fox", "redwood"])
+    assert counts == {"red": 2, "fox": 1}
+    await search_index.add_count_deltas(db, search_index.count_deltas(entries[2:]))
+    buckets = list({search_index.term_bucket(term) for term in ("red", "fox", "hen", "redwood")})
+    await search_index.merge_count_deltas(db, user_id, buckets, None)
+    await search_index.add_count_deltas(db, search_index.count_deltas(entries[:1]))  # after the merge
+    counts = await search_repository.term_counts(db, user_id, ["red", "fox", "hen", "redwood"])
+    assert counts == {"red": 3, "fox": 2, "hen": 1, "redwood": 1}
+    assert sorted(await search_repository.words_starting(db, user_id, "red", 10)) == ["red", "redwood"]
+
+
+async def test_the_indexer_folds_the_deltas_into_exact_counts(client: AsyncClient, db: AsyncDatabase[Document]) -> None:
+    user = await make_user(client)
+    session = await make_session(client, user)
+    texts = [f"shared word{i % 3} unique{i}" for i in range(12)]
+    for text in texts:
+        await post_message(client, user, session["_id"], text)
+    await wait_for_search_index(client)
+    async with asyncio.timeout(30):  # folded in once the indexer is idle
+        while await db[TERM_COUNT_DELTAS].count_documents({"user_id": ObjectId(user.id)}):
+            await asyncio.sleep(0.1)
+    expected = Counter(term for text in texts for term in text_terms(text))
+    stored: Counter[str] = Counter()
+    async for bucket in db[TERM_COUNTS].find({"user_id": ObjectId(user.id)}):
+        stored.update(bucket["counts"])
+    assert stored == expected
