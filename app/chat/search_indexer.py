@@ -70,8 +70,17 @@ RELEASE_TIMEOUT_SECONDS = 0.5
 REBUILD_ROUNDS = 5
 HISTORY_LOST = 286  # ChangeStreamHistoryLost
 OPERATIONS = ["insert", "update", "delete", "invalidate", "drop"]
-PIPELINE = [{"$match": {"ns.coll": MESSAGES, "operationType": {"$in": OPERATIONS}}}]
-TOKEN = "token"
+PIPELINE = [{"$match": {"operationType": {"$in": OPERATIONS}}}]
+# The stream is the messages collection's, not the database's filtered to it: SecantusDB answers
+# a getMore after reading 400 of the stream's oplog entries at most, and a database's stream
+# whose filter dropped them all answered empty, with messages still ahead (another collection's
+# 1,000 writes: two empty answers), which the indexer took for caught up. A collection's stream
+# skips other collections' entries in its read. Its token is saved under its own name: a token
+# of the database's stream (earlier builds) cannot resume it, and means a rebuild.
+TOKEN = "messages_token"
+# SecantusDB refuses (Unauthorized) a collection stream's token minted after an index was built
+# or dropped on the collection (the token names the database's command namespace): a rebuild.
+FOREIGN_TOKEN = 13
 # A reply the server writes (app.assistant) is inserted empty while `streaming` and updated as it
 # grows; once it is no longer streaming its text is final, and it is indexed again then.
 STREAMING = "streaming"
@@ -234,7 +243,7 @@ class SearchIndexer:
 
     async def _current_token(self) -> Mapping[str, Any]:
         """A token from before the scan starts: a change after it is followed, not lost."""
-        async with await self.database.db.watch(
+        async with await self.database.db[MESSAGES].watch(
             PIPELINE, full_document="updateLookup", max_await_time_ms=MAX_AWAIT_MS
         ) as stream:
             token = stream.resume_token
@@ -277,9 +286,16 @@ class SearchIndexer:
         the token after it; the stream stays open while there are none, up to LEASE_SECONDS / 4
         (or none at all while count deltas wait to be merged: the stream is idle)."""
         started = utc_now()
-        async with await self.database.db.watch(
-            PIPELINE, resume_after=token, full_document="updateLookup", max_await_time_ms=MAX_AWAIT_MS
-        ) as stream:
+        try:
+            opened = await self.database.db[MESSAGES].watch(
+                PIPELINE, resume_after=token, full_document="updateLookup", max_await_time_ms=MAX_AWAIT_MS
+            )
+        except OperationFailure as exc:
+            if exc.code == FOREIGN_TOKEN:
+                log.warning("search index: the change stream refused its own token; rebuilding")
+                raise _Rebuild(at_once=True) from exc
+            raise
+        async with opened as stream:
             while True:
                 changes, asked_at = await self._next_batch(stream)
                 token = stream.resume_token or token

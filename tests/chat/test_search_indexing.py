@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +265,40 @@ async def test_messages_the_embedded_oplog_trimmed_before_the_indexer_read_them_
     finally:
         release.set()
         await database.stop()
+
+
+async def test_the_index_is_not_reported_caught_up_while_a_message_waits_behind_other_writes(
+    client: AsyncClient, db: AsyncDatabase[Document], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SecantusDB answers a change stream's getMore after reading at most 400 oplog entries: the
+    indexer followed the database's stream filtered to the messages, which answered empty while
+    a message waited behind 1,000 writes to another collection, and /readyz said caught up."""
+    user = await make_user(client)
+    session = await make_session(client, user)
+    await wait_for_search_index(client)
+    gates = {word: (asyncio.Event(), asyncio.Event()) for word in ("first", "last")}  # entered, released
+    insert_entries = search_index.insert_entries
+
+    async def gated(db: AsyncDatabase[Document], entries: list[Document]) -> list[Document]:
+        for word, (entered, released) in gates.items():
+            if any(word in entry["terms"] for entry in entries):
+                entered.set()
+                await released.wait()
+        return await insert_entries(db, entries)
+
+    monkeypatch.setattr(search_index, "insert_entries", gated)
+    try:
+        await post_message(client, user, session["_id"], "the first")
+        await asyncio.wait_for(gates["first"][0].wait(), LAG_BOUND_SECONDS)  # the indexer is behind what follows
+        await db["other_writes"].insert_many([{"n": n} for n in range(1000)])
+        await post_message(client, user, session["_id"], "the last")
+        posted = datetime.now(UTC)
+        gates["first"][1].set()
+        await asyncio.wait_for(gates["last"][0].wait(), LAG_BOUND_SECONDS)  # it reached the last message
+        report = (await client.get("/readyz")).json()["search_index"]
+        assert datetime.fromisoformat(report["caught_up_at"]) < posted, "caught up, with the last message not indexed"
+    finally:
+        for _, released in gates.values():
+            released.set()
+    await wait_for_search_index(client)
+    assert len(await _search(client, user, "last")) == 1
