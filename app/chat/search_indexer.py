@@ -70,17 +70,7 @@ RELEASE_TIMEOUT_SECONDS = 0.5
 REBUILD_ROUNDS = 5
 HISTORY_LOST = 286  # ChangeStreamHistoryLost
 OPERATIONS = ["insert", "update", "delete", "invalidate", "drop"]
-PIPELINE = [{"$match": {"operationType": {"$in": OPERATIONS}}}]
-# The stream is the messages collection's, not the database's filtered to it: SecantusDB answers
-# a getMore after reading 400 of the stream's oplog entries at most, and a database's stream
-# whose filter dropped them all answered empty, with messages still ahead (another collection's
-# 1,000 writes: two empty answers), which the indexer took for caught up. A collection's stream
-# skips other collections' entries in its read. Its token is saved under its own name: a token
-# of the database's stream (earlier builds) cannot resume it, and means a rebuild.
-TOKEN = "messages_token"
-# SecantusDB refuses (Unauthorized) a collection stream's token minted after an index was built
-# or dropped on the collection (the token names the database's command namespace): a rebuild.
-FOREIGN_TOKEN = 13
+PIPELINE = [{"$match": {"ns.coll": MESSAGES, "operationType": {"$in": OPERATIONS}}}]
 # A reply the server writes (app.assistant) is inserted empty while `streaming` and updated as it
 # grows; once it is no longer streaming its text is final, and it is indexed again then.
 STREAMING = "streaming"
@@ -182,7 +172,7 @@ class SearchIndexer:
 
     async def _index(self, state: Document) -> None:
         self._unmerged = await search_index.unmerged_buckets(self.database.db)  # a former holder's too
-        token = state.get(TOKEN)
+        token = state.get("token")
         if token is None or state.get("rebuilding"):
             token = await self._rebuild(state)
         while not self.stop.is_set():
@@ -199,13 +189,13 @@ class SearchIndexer:
         self.rebuilding = True
         self.caught_up_at = None
         db = self.database.db
-        token = state.get(TOKEN) if state.get("rebuilding") else None
+        token = state.get("token") if state.get("rebuilding") else None
         until = state.get("rebuild_until")
         after = state.get("rebuild_after")
         if token is None:
             token = await self._current_token()
             until, after = await search_index.newest_message_id(db), None
-            await self._save({TOKEN: token, "rebuilding": True, "rebuild_until": until, "rebuild_after": None})
+            await self._save({"token": token, "rebuilding": True, "rebuild_until": until, "rebuild_after": None})
             log.info("search index: rebuilding from the stored messages")
         added = 0
         width = SCAN_WINDOW
@@ -243,7 +233,7 @@ class SearchIndexer:
 
     async def _current_token(self) -> Mapping[str, Any]:
         """A token from before the scan starts: a change after it is followed, not lost."""
-        async with await self.database.db[MESSAGES].watch(
+        async with await self.database.db.watch(
             PIPELINE, full_document="updateLookup", max_await_time_ms=MAX_AWAIT_MS
         ) as stream:
             token = stream.resume_token
@@ -272,7 +262,7 @@ class SearchIndexer:
                 await self._merge(idle=not changes)
                 self._caught_up(changes[-1] if changes else None, asked_at)
                 if changes or utc_now() - saved_at >= _lease_time() / 4:
-                    await self._save({TOKEN: token, "caught_up_at": self.caught_up_at})
+                    await self._save({"token": token, "caught_up_at": self.caught_up_at})
                     saved_at = utc_now()
         except OperationFailure as exc:
             if exc.code in UNRESUMABLE_CODES:
@@ -286,16 +276,9 @@ class SearchIndexer:
         the token after it; the stream stays open while there are none, up to LEASE_SECONDS / 4
         (or none at all while count deltas wait to be merged: the stream is idle)."""
         started = utc_now()
-        try:
-            opened = await self.database.db[MESSAGES].watch(
-                PIPELINE, resume_after=token, full_document="updateLookup", max_await_time_ms=MAX_AWAIT_MS
-            )
-        except OperationFailure as exc:
-            if exc.code == FOREIGN_TOKEN:
-                log.warning("search index: the change stream refused its own token; rebuilding")
-                raise _Rebuild(at_once=True) from exc
-            raise
-        async with opened as stream:
+        async with await self.database.db.watch(
+            PIPELINE, resume_after=token, full_document="updateLookup", max_await_time_ms=MAX_AWAIT_MS
+        ) as stream:
             while True:
                 changes, asked_at = await self._next_batch(stream)
                 token = stream.resume_token or token
@@ -312,19 +295,23 @@ class SearchIndexer:
         self.caught_up_at = max((t for t in times if t is not None), default=None)
 
     async def _next_batch(self, stream: Any) -> tuple[list[Document], datetime | None]:
-        """Changes until the stream has none (then also when it was asked last: everything
-        committed before that is in the batch), the batch is full, or BATCH_WAIT has passed
-        since its first change (a steady trickle must not wait for a full batch)."""
+        """Changes until the stream has none, the batch is full, or BATCH_WAIT has passed since
+        its first change (a steady trickle must not wait for a full batch); and, when the stream
+        had none and its position did not move, when it was asked last: everything committed
+        before that is in the batch. An empty answer alone does not say so on SecantusDB: a
+        getMore reads at most 400 of the database's oplog entries, and answers empty when the
+        filter drops them all, with messages further on (its resume token then moves past what
+        it read); at the end of the oplog it answers empty with the token unchanged."""
         changes: list[Document] = []
         chars = 0
         started = asyncio.get_running_loop().time()
         while len(changes) < BATCH_MESSAGES and chars < BATCH_CHARS:
             if changes and asyncio.get_running_loop().time() - started > BATCH_WAIT_SECONDS:
                 break
-            asked_at = utc_now()
+            asked_at, position = utc_now(), stream.resume_token
             change = await stream.try_next()
             if change is None:
-                return changes, asked_at
+                return changes, (asked_at if stream.resume_token == position else None)
             if change["operationType"] in ("invalidate", "drop"):
                 raise _Rebuild
             if change["operationType"] == "update" and not _final_text(change):
