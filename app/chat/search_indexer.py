@@ -274,7 +274,7 @@ class SearchIndexer:
     async def _gather(self, token: Mapping[str, Any]) -> tuple[list[Document], datetime | None, Mapping[str, Any]]:
         """The next batch of changes after `token` (_next_batch), when it was asked last, and
         the token after it; the stream stays open while there are none, up to LEASE_SECONDS / 4
-        (or none at all while count deltas wait to be merged: the stream is idle)."""
+        (then the stream is idle: count deltas are merged)."""
         started = utc_now()
         async with await self.database.db.watch(
             PIPELINE, resume_after=token, full_document="updateLookup", max_await_time_ms=MAX_AWAIT_MS
@@ -283,7 +283,7 @@ class SearchIndexer:
                 changes, asked_at = await self._next_batch(stream)
                 token = stream.resume_token or token
                 idle_for = utc_now() - started
-                if changes or self._unmerged or not stream.alive or self.stop.is_set() or idle_for >= _lease_time() / 4:
+                if changes or not stream.alive or self.stop.is_set() or idle_for >= _lease_time() / 4:
                     return changes, asked_at, token
                 self._caught_up(None, asked_at)
 
