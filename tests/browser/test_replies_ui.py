@@ -126,7 +126,7 @@ def test_a_reply_streams_in_two_tabs_stops_fails_and_retries(
     ui.page.evaluate(RECORD_RENDERS)
     ui.send("Count slowly")
     reply = ui.page.locator("#message-list .message-assistant").last
-    ui.page.wait_for_function("() => window.replyRenders.length >= 12")
+    ui.page.wait_for_function("() => window.replyRenders.length >= 12", timeout=30_000)  # a loaded machine
     renders = ui.page.evaluate("window.replyRenders")
     texts = [render["text"] for render in renders]
     assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts)), texts

@@ -76,6 +76,9 @@ async def test_another_user_s_post_is_not_queued_behind_one_user_s_burst(app: Fa
             while not database.transaction_slots.waiting(ObjectId(other.id)):
                 await asyncio.sleep(0.01)
     assert (await single).status_code == 201
+    # The slots freed at once go round the users: at most the other slots' worth of the burst runs
+    # beside the other user's post (first come, first served: all 10 went first, 7+ stored before).
     finished_first = sum(post.done() for post in posts)
-    assert finished_first <= 1, f"{finished_first} of the burst's posts were stored before the other user's"
+    others = app.state.settings.db_max_transactions - 1
+    assert finished_first <= others, f"{finished_first} of the burst's posts were stored before the other user's"
     assert [(await post).status_code for post in posts] == [201] * len(posts)
