@@ -14,8 +14,12 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.bcrypt import BcryptHasher
 from pymongo.asynchronous.database import AsyncDatabase
 
+from app.core import security
 from app.core.config import Settings
 from app.core.db import Document
 from app.core.embedded import EmbeddedDatabase
@@ -23,6 +27,18 @@ from app.main import create_app
 
 DROP_TIMEOUT_SECONDS = 120.0
 TEST_JWT_SECRET = "test-only-secret-" + "0123456789abcdef" * 3
+# Argon2id at its lowest cost: the real cost (~0.2 s a hash on a slow machine) took a third of
+# the suite's in-process time. Tests about what hashing costs are marked `password_cost`; the
+# server processes, the CLI and the browser tests hash at the real cost.
+QUICK_PASSWORD_HASH = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1), BcryptHasher()))
+QUICK_DUMMY_HASH = QUICK_PASSWORD_HASH.hash("dummy password for unknown users")
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("password_cost") is None:
+        monkeypatch.setattr(security, "password_hash", QUICK_PASSWORD_HASH)
+        monkeypatch.setattr(security, "DUMMY_HASH", QUICK_DUMMY_HASH)
 
 
 @pytest_asyncio.fixture(scope="session")

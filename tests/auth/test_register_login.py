@@ -3,6 +3,7 @@ from __future__ import annotations
 import statistics
 import time
 
+import pytest
 from httpx import AsyncClient
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -55,6 +56,7 @@ async def test_login_and_me(client: AsyncClient) -> None:
     assert me.status_code == 200 and me.json()["username"] == user.username and me.json()["_id"] == user.id
 
 
+@pytest.mark.password_cost
 async def test_unknown_user_and_wrong_password_look_the_same(client: AsyncClient) -> None:
     user = await make_user(client)
     attempts = {"wrong password": user.username, "unknown user": unique_username("ghost")}

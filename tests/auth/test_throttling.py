@@ -15,6 +15,7 @@ from app.core.db import THROTTLES, Document
 from tests.conftest import StartApp, client_from
 from tests.factories import make_user
 
+pytestmark = pytest.mark.password_cost  # bursts of logins meet hashing at its real cost
 LIMITS = {"login_max_failures": 3, "login_lockout_seconds": 60, "login_max_failures_per_ip": 1000}
 
 
