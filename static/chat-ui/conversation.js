@@ -79,7 +79,14 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
   const textToRender = new Map(); // a streaming reply's newest text, drawn at the next frame
   let frame = 0;
   let unsent = null; // {fingerprint, key}: a send whose outcome is unknown (a network failure)
+  let inFlight = null; // {sessionId, content}: the send waiting for its answer
   const retryKeys = new Map(); // the same, for Retry, by the failed reply's id
+
+  /** The message being sent, as the live stream shows it stored. */
+  function isInFlight(message) {
+    if (!inFlight || message.role !== "user") return false;
+    return message.session_id === inFlight.sessionId && message.content === inFlight.content;
+  }
 
   /** Append a message once: the UI's own posts also come back on the live stream. */
   function appendMessage(message) {
@@ -218,6 +225,7 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
     // send that did reach the server is answered as the first time, never stored twice.
     if (!unsent || unsent.fingerprint !== fingerprint) unsent = { fingerprint, key: api.newRetryKey() };
     const sendKey = unsent.key;
+    inFlight = { sessionId: target._id, content };
     try {
       const answer = replyTarget
         ? await streamReply(api.postWithReply(target._id, content, replyTarget, sendKey), (body) => body.reply)
@@ -250,6 +258,7 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
         sendError.hidden = false;
       }
     } finally {
+      inFlight = null;
       sending = false;
       input.readOnly = false;
       updateSendState();
@@ -454,6 +463,11 @@ export function createConversation({ getUserId, onSent, getReplyTarget }) {
     },
     /** A message from the live stream: shown when it belongs to the open chat. */
     receive(message) {
+      if (isInFlight(message)) {
+        // Stored: the live stream can show it before the post's answer comes, and a reload in
+        // between must not offer it again as a draft (sent again, it would be stored twice).
+        saveDraft(getUserId(), inFlight.sessionId, "");
+      }
       if (!session || session._id !== message.session_id) return;
       if (newerAfter !== null) return; // not showing the newest yet: it comes when scrolled to
       const follow = atBottom();

@@ -270,6 +270,32 @@ def test_draft_survives_an_expired_token(make_ui: MakeUI, api: Api) -> None:
     expect(ui.composer).to_have_value("")
 
 
+def test_a_message_shown_stored_is_no_longer_a_draft_when_the_page_reloads_before_its_answer(
+    make_ui: MakeUI, api: Api
+) -> None:
+    """Regression (seen under load): the live stream showed the sent message before the post's
+    answer came, a reload then aborted the post, and the draft came back: sent again, the
+    message would have been stored twice."""
+    ui, _, session = _signed_in_with_chat(make_ui, api, "Sent")
+    path = f"/chat/sessions/{session['_id']}/messages"
+
+    def hold_the_answer(route: Any) -> None:  # the post reaches the server; its answer never comes
+        if route.request.method == "POST":
+            route.fetch()
+        else:
+            route.continue_()
+
+    ui.page.route(f"**{path}", hold_the_answer)
+    ui.expect_http_error("POST", path, None)  # aborted by the reload
+    ui.composer.fill("Sent before the reload")
+    ui.composer.press("Enter")
+    expect(ui.messages).to_have_text(["Sent before the reload"])  # from the live stream
+    ui.page.reload()
+    expect(ui.messages).to_have_text(["Sent before the reload"])
+    expect(ui.composer).to_have_value("")
+    ui.page.unroute_all(behavior="ignoreErrors")
+
+
 def test_an_expiring_access_token_is_refreshed_silently(make_ui: MakeUI, api: Api) -> None:
     ui, user, session = _signed_in_with_chat(make_ui, api, "Refresh")
     refreshes: list[int] = []
