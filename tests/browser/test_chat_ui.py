@@ -265,6 +265,7 @@ def test_draft_survives_an_expired_token(make_ui: MakeUI, api: Api) -> None:
     expect(ui.composer).to_have_value("A long thought I do not want to lose")
     ui.composer.press("Enter")
     expect(ui.messages).to_have_text(["A long thought I do not want to lose"])
+    expect(ui.composer).to_have_value("")  # answered (a reload before that: the test below)
     ui.page.reload()
     expect(ui.messages).to_have_count(1)
     expect(ui.composer).to_have_value("")
