@@ -28,6 +28,7 @@ from app.core.db import (
     SESSIONS,
     USERS,
     Document,
+    time_range,
 )
 
 RECENT_ACTIVITY_ORDER = [("updated_at", DESCENDING), ("_id", DESCENDING)]
@@ -113,8 +114,7 @@ async def sessions_active_in(
     callers keep the range narrow (see chat.paging).
     """
     query = _owner_filter(user_id, platform)
-    bounds = (("$gte", since), ("$lte" if until_inclusive else "$lt", until))
-    window = {op: bound for op, bound in bounds if bound is not None}
+    window = time_range(since, until, until_inclusive)
     if window:
         query["updated_at"] = window
     cursor = db[SESSIONS].find(query).sort(RECENT_ACTIVITY_ORDER)

@@ -2,13 +2,14 @@
 
 The index (search_message_terms, built behind the writes by app.chat.search_indexer) is read
 by the query's rarest stored term, by the per-user counts the indexer keeps, within time
-slices that start narrow at the page's position and widen backwards
-(chat.paging.activity_windows): SecantusDB reads every index entry a filter matches, so a
-bounded time range is what keeps a common word from reading the whole history. The other
-terms, rarest first, are then looked up only at the remaining candidates' exact times (index
-points), and only the page's messages are read, by `_id`: a search never reads a message it
-does not show. A page also stops after SCAN_BUDGET candidates: it may then hold fewer items
-than asked for, with a cursor to go on, so no request reads more than that whatever the query.
+slices that start narrow at the page's position (a first page: at the newest entry the term
+can have, as the counts tell) and widen backwards (chat.paging.activity_windows):
+SecantusDB reads every index entry a filter matches, so a bounded time range is what keeps a
+common word from reading the whole history. The other terms, rarest first, are then looked up
+only at the remaining candidates' exact times (index points), and only the page's messages
+are read, by `_id`: a search never reads a message it does not show. A page also stops after
+SCAN_BUDGET candidates: it may then hold fewer items than asked for, with a cursor to go on,
+so no request reads more than that whatever the query.
 
 Message hits order by (created_at, _id), title hits by their session's creation time (and
 the title record's _id); both streams are read slice by slice and merged, and the cursor holds
@@ -97,14 +98,14 @@ async def search(
     required = list(query.stored_terms)
     if prefix_words is not None and len(prefix_words) == 1:  # the last word can only be this one
         required, prefix_words = [*query.exact, *prefix_words], None
-    terms, rare = await _rarest_first(database, scope, required)
+    terms, rare, newest = await _rarest_first(database, scope, required)
     # Titles are not in the counts: they are read by a stored term every matching title holds.
     title_term = terms[0] if terms[0] in query.stored_terms else query.prefix_term
     hits: list[tuple[_Candidate, SearchHit]] = []
     examined = 0
     last: _Candidate | None = None
     width = position.width if position else (RARE_WINDOW if rare else INITIAL_WINDOW)
-    for window in _slices(position, width):
+    for window in _slices(position, width, newest or utc_now()):
         candidates, cut = await _read_slice(database, scope, terms[0], title_term, window.slice, SCAN_BUDGET - examined)
         width = window.width
         top = candidates[0].at if candidates else None
@@ -128,13 +129,16 @@ async def search(
     return _page(codec, fingerprint, hits, None, width)
 
 
-async def _rarest_first(database: Database, scope: SearchScope, terms: list[str]) -> tuple[list[str], bool]:
+async def _rarest_first(
+    database: Database, scope: SearchScope, terms: list[str]
+) -> tuple[list[str], bool, datetime | None]:
     """`terms`, the fewest of the user's messages holding it first (a term never counted
-    holds none; ties go to the longer term), and whether the first is rare enough (at most
-    RARE_COUNT) to read all its entries at once rather than in widening windows."""
-    counts = await repository.term_counts(database.db, scope.user_id, terms)
-    ordered = sorted(terms, key=lambda term: (counts.get(term, 0), -len(term)))
-    return ordered, counts.get(ordered[0], 0) <= RARE_COUNT
+    holds none; ties go to the longer term), whether the first is rare enough (at most
+    RARE_COUNT) to read all its entries at once rather than in widening windows, and a time
+    none of its entries is newer than (when known)."""
+    counted = await repository.term_counts(database.db, scope.user_id, terms)
+    ordered = sorted(terms, key=lambda term: (counted.counts.get(term, 0), -len(term)))
+    return ordered, counted.counts.get(ordered[0], 0) <= RARE_COUNT, counted.newest_holding(ordered[0])
 
 
 async def _prefix_words(database: Database, scope: SearchScope, query: Query) -> list[str] | None:
@@ -219,11 +223,14 @@ class _Window:
     width: timedelta
 
 
-def _slices(position: _Position | None, width: timedelta) -> list[_Window]:
-    """The rest of the tie the last page ended in, then windows widening into the past."""
+def _slices(position: _Position | None, width: timedelta, newest: datetime) -> list[_Window]:
+    """The rest of the tie the last page ended in, then windows widening into the past; a
+    first page's first window is open towards the future and starts `width` before the newest
+    entry of the term it reads (or now): a user back after a pause does not have the windows
+    widen through the pause into a stretch of their history far wider than a page needs."""
     slices = [_Window(TimeSlice(None, position.at, position.id), width)] if position else []
     until = position.at if position else None
-    slices += [_Window(TimeSlice(w.since, w.until), w.width) for w in activity_windows(until, utc_now(), width)]
+    slices += [_Window(TimeSlice(w.since, w.until), w.width) for w in activity_windows(until, newest, width)]
     return slices
 
 

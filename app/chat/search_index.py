@@ -26,6 +26,10 @@ DUPLICATE_KEY = 11000
 TOO_LARGE = (10334, 17419)  # BSONObjectTooLarge, and a document grown too large by an update
 TERM_BUCKETS = 32
 INDEXER = "messages"
+# On a bucket of counts: its `newest` is at least the time of every entry of its terms, as it
+# was counted since the bucket was created (a bucket counted before `newest` was kept lacks
+# this mark, and a full bucket loses it).
+NEWEST_KNOWN = "newest_of_all"
 
 
 def entry_of(message: Document) -> Document:
@@ -56,13 +60,17 @@ async def insert_entries(db: AsyncDatabase[Document], entries: list[Document]) -
 
 def count_deltas(entries: list[Document]) -> list[Document]:
     """How many of `entries` hold each term: a delta document per user and bucket of terms,
-    added to the counts by search until merge_count_deltas folds it in."""
+    added to the counts by search until merge_count_deltas folds it in. `newest` is the
+    newest entry's time: search starts reading a term's entries there (NEWEST_KNOWN)."""
     increments: dict[tuple[ObjectId, int], Counter[str]] = {}
+    newest: dict[tuple[ObjectId, int], datetime] = {}
     for entry in entries:
         for term in entry["terms"]:
-            increments.setdefault((entry["user_id"], term_bucket(term)), Counter())[term] += 1
+            key = (entry["user_id"], term_bucket(term))
+            increments.setdefault(key, Counter())[term] += 1
+            newest[key] = max(newest.get(key, entry["created_at"]), entry["created_at"])
     return [
-        {"user_id": user_id, "bucket": bucket, "counts": dict(counted)}
+        {"user_id": user_id, "bucket": bucket, "counts": dict(counted), "newest": newest[(user_id, bucket)]}
         for (user_id, bucket), counted in increments.items()
     ]
 
@@ -92,14 +100,24 @@ async def merge_count_deltas(
     query = {"user_id": user_id, "bucket": {"$in": buckets}}
     deltas = await db[TERM_COUNT_DELTAS].find(query, session=session).to_list()
     totals: dict[int, Counter[str]] = {}
+    newest: dict[int, datetime] = {}
+    undated: set[int] = set()  # a delta written before `newest` was kept
     for delta in deltas:
-        totals.setdefault(delta["bucket"], Counter()).update(delta["counts"])
+        bucket = delta["bucket"]
+        totals.setdefault(bucket, Counter()).update(delta["counts"])
+        if "newest" in delta:
+            newest[bucket] = max(newest.get(bucket, delta["newest"]), delta["newest"])
+        else:
+            undated.add(bucket)
     for bucket, total in totals.items():
-        increments = {f"counts.{term}": count for term, count in total.items()}
+        update: Document = {"$inc": {f"counts.{term}": count for term, count in total.items()}}
+        if bucket in undated:
+            update["$unset"] = {NEWEST_KNOWN: ""}
+        else:
+            update |= {"$max": {"newest": newest[bucket]}, "$setOnInsert": {NEWEST_KNOWN: True}}
         try:
-            await db[TERM_COUNTS].update_one(
-                {"user_id": user_id, "bucket": bucket}, {"$inc": increments}, upsert=True, session=session
-            )
+            key = {"user_id": user_id, "bucket": bucket}
+            await db[TERM_COUNTS].update_one(key, update, upsert=True, session=session)
         except (DocumentTooLarge, WriteError) as exc:
             if isinstance(exc, WriteError) and exc.code not in TOO_LARGE:
                 raise
@@ -109,7 +127,9 @@ async def merge_count_deltas(
 
 
 async def forget_count_deltas(db: AsyncDatabase[Document], user_id: ObjectId, bucket: int) -> None:
+    """A full bucket's deltas dropped: its `newest` no longer bounds its terms' entries."""
     await db[TERM_COUNT_DELTAS].delete_many({"user_id": user_id, "bucket": bucket})
+    await db[TERM_COUNTS].update_one({"user_id": user_id, "bucket": bucket}, {"$unset": {NEWEST_KNOWN: ""}})
 
 
 async def forget_user_counts(db: AsyncDatabase[Document], user_id: ObjectId) -> None:

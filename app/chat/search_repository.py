@@ -19,8 +19,17 @@ from bson import ObjectId
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from app.chat.search_index import term_bucket
-from app.core.db import MESSAGE_TERMS, MESSAGES, SESSION_TITLES, SESSIONS, TERM_COUNT_DELTAS, TERM_COUNTS, Document
+from app.chat.search_index import NEWEST_KNOWN, term_bucket
+from app.core.db import (
+    MESSAGE_TERMS,
+    MESSAGES,
+    SESSION_TITLES,
+    SESSIONS,
+    TERM_COUNT_DELTAS,
+    TERM_COUNTS,
+    Document,
+    time_range,
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,7 @@ class TimeSlice:
     def filter(self, field: str) -> Document:
         if self.tied_before is not None:
             return {field: self.until, "_id": {"$lt": self.tied_before}}
-        bounds = {op: value for op, value in (("$gte", self.since), ("$lt", self.until)) if value is not None}
+        bounds = time_range(self.since, self.until)
         return {field: bounds} if bounds else {}
 
 
@@ -43,16 +52,34 @@ POSTING_FIELDS = {"session_id": 1, "created_at": 1}
 POINTS_PER_READ = 50
 
 
-async def term_counts(db: AsyncDatabase[Document], user_id: ObjectId, terms: list[str]) -> dict[str, int]:
-    """How many of the user's messages hold each of `terms` (as the indexer counted them: the
-    buckets' counts and the deltas not merged into them yet)."""
-    query = {"user_id": user_id, "bucket": {"$in": list({term_bucket(term) for term in terms})}}
+@dataclass(frozen=True)
+class TermCounts:
+    """How many of the user's messages hold each term (as the indexer counted them: the
+    buckets' counts and the deltas not merged into them yet; a term never counted is absent),
+    and per bucket of terms, a time no entry of its terms is newer than, where known."""
+
+    counts: dict[str, int]
+    newest: dict[int, datetime]
+
+    def newest_holding(self, term: str) -> datetime | None:
+        return self.newest.get(term_bucket(term))
+
+
+async def term_counts(db: AsyncDatabase[Document], user_id: ObjectId, terms: list[str]) -> TermCounts:
+    buckets = list({term_bucket(term) for term in terms})
     counts: Counter[str] = Counter()
+    newest: dict[int, datetime] = {}
+    undated: set[int] = set()  # a document of the bucket that does not bound it (NEWEST_KNOWN)
     for collection in (TERM_COUNTS, TERM_COUNT_DELTAS):
-        async for document in db[collection].find(query):
+        async for document in db[collection].find({"user_id": user_id, "bucket": {"$in": buckets}}):
             stored = document.get("counts", {})
             counts.update({term: int(stored[term]) for term in terms if term in stored})
-    return dict(counts)
+            bucket = document["bucket"]
+            if "newest" in document and (collection == TERM_COUNT_DELTAS or document.get(NEWEST_KNOWN) is True):
+                newest[bucket] = max(newest.get(bucket, document["newest"]), document["newest"])
+            else:
+                undated.add(bucket)
+    return TermCounts(dict(counts), {bucket: at for bucket, at in newest.items() if bucket not in undated})
 
 
 async def postings_in(

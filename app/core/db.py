@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,6 +46,15 @@ MESSAGE_TERMS = "search_message_terms"
 TERM_COUNTS = "search_term_counts"
 TERM_COUNT_DELTAS = "search_term_count_deltas"
 SEARCH_INDEXER = "search_indexer"
+
+
+def time_range(since: datetime | None, until: datetime | None, until_inclusive: bool = False) -> Document:
+    """The operators of a time range from `since` (inclusive) to `until`; None leaves that side
+    open. The lower bound is `$gt` the millisecond before (BSON times are milliseconds):
+    SecantusDB 0.7.0b3 drops the documents exactly at a `$gte` bound on an index with a
+    descending time followed by a descending `_id` (as the session list and search read)."""
+    bounds = (("$gt", since and since - timedelta(milliseconds=1)), ("$lte" if until_inclusive else "$lt", until))
+    return {op: bound for op, bound in bounds if bound is not None}
 
 
 def _expires(field: str = "expires_at") -> IndexModel:

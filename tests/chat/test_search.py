@@ -332,3 +332,38 @@ def test_after_a_dense_stretch_the_next_page_starts_narrow() -> None:
     assert search._next_width(timedelta(days=700), now, resume) == timedelta(seconds=3)
     assert search._next_width(timedelta(seconds=1), now, resume) == timedelta(seconds=1)
     assert search._next_width(timedelta(days=1), None, resume) == timedelta(days=1)
+
+
+async def test_a_first_page_reads_the_index_from_the_newest_entry_of_its_word(
+    client: AsyncClient, db: AsyncDatabase[Document], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user back after a day: the page reads the minute before their newest message, not
+    windows widening from now through the pause into a day of their history (issue 18: the
+    benchmark's common word read 16 minutes of entries, ~960, for a page of 20). A title
+    created after that message is still found: the first window is open towards the future."""
+    user = await make_user(client)
+    session = await make_session(client, user, "Old notes")
+    newest = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    messages = [
+        {"session_id": ObjectId(session["_id"]), "user_id": ObjectId(user.id), "role": "user", "metadata": {}}
+        | {"content": f"common note {i}", "seq": 300 - i, "created_at": newest - timedelta(seconds=i)}
+        for i in range(300)
+    ]
+    await db[MESSAGES].insert_many(messages)
+    await make_session(client, user, "Common plans")
+    await wait_for_search_index(client)
+    read: list[int] = []
+    postings_in = search.repository.postings_in
+
+    async def counted(*args: Any) -> list[Document]:
+        found = await postings_in(*args)
+        read.append(len(found))
+        return found
+
+    monkeypatch.setattr(search.repository, "postings_in", counted)
+    response = await client.get("/chat/search", params={"q": "common", "limit": 20}, headers=user.headers)
+    hits = response.json()["items"]
+    assert [hit["kind"] for hit in hits[:2]] == ["title", "message"]
+    assert hits[0]["session"]["title"] == "Common plans" and hits[1]["snippet"]["text"] == "common note 0"
+    assert len(hits) == 20 and read == [61], read  # one read: the newest message's minute
+    assert len(_contents(await _search(client, user, "common", limit=100))) == 300  # none left at a window's edge

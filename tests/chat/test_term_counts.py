@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import UTC, datetime
 
 from bson import ObjectId
 from httpx import AsyncClient
@@ -22,17 +23,36 @@ async def test_search_counts_what_is_not_merged_yet(client: AsyncClient, db: Asy
     # that it merges only its own, not this test's.
     await wait_for_search_index(client)
     user_id = ObjectId()
-    entries = [{"user_id": user_id, "terms": text_terms(text)} for text in ("red fox", "red hen", "redwood")]
+    times = [datetime(2026, 1, day, tzinfo=UTC) for day in (1, 2, 3)]
+    texts = ("red fox", "red hen", "redwood")
+    entries = [
+        {"user_id": user_id, "terms": text_terms(text), "created_at": at} for text, at in zip(texts, times, strict=True)
+    ]
     await search_index.add_count_deltas(db, search_index.count_deltas(entries[:2]))
-    counts = await search_repository.term_counts(db, user_id, ["red", "fox", "redwood"])
-    assert counts == {"red": 2, "fox": 1}
+    counted = await search_repository.term_counts(db, user_id, ["red", "fox", "redwood"])
+    assert counted.counts == {"red": 2, "fox": 1}
     await search_index.add_count_deltas(db, search_index.count_deltas(entries[2:]))
     buckets = list({search_index.term_bucket(term) for term in ("red", "fox", "hen", "redwood")})
     await search_index.merge_count_deltas(db, user_id, buckets, None)
     await search_index.add_count_deltas(db, search_index.count_deltas(entries[:1]))  # after the merge
-    counts = await search_repository.term_counts(db, user_id, ["red", "fox", "hen", "redwood"])
-    assert counts == {"red": 3, "fox": 2, "hen": 1, "redwood": 1}
+    counted = await search_repository.term_counts(db, user_id, ["red", "fox", "hen", "redwood"])
+    assert counted.counts == {"red": 3, "fox": 2, "hen": 1, "redwood": 1}
     assert sorted(await search_repository.words_starting(db, user_id, "red", 10)) == ["red", "redwood"]
+    # No entry of a term is newer than its bucket's `newest` (where search starts reading it).
+    for term, newest_entry in (("fox", times[0]), ("hen", times[1]), ("redwood", times[2])):
+        assert newest_entry <= counted.newest_holding(term) <= times[2]  # type: ignore[operator]
+
+
+async def test_a_bucket_counted_before_newest_was_kept_does_not_tell_it(db: AsyncDatabase[Document]) -> None:
+    user_id = ObjectId()
+    bucket = search_index.term_bucket("fox")
+    await db[TERM_COUNTS].insert_one({"user_id": user_id, "bucket": bucket, "counts": {"fox": 5}})
+    entries = [{"user_id": user_id, "terms": ["fox"], "created_at": datetime(2026, 1, 1, tzinfo=UTC)}]
+    await search_index.add_count_deltas(db, search_index.count_deltas(entries))
+    assert (await search_repository.term_counts(db, user_id, ["fox"])).newest_holding("fox") is None
+    await search_index.merge_count_deltas(db, user_id, [bucket], None)
+    counted = await search_repository.term_counts(db, user_id, ["fox"])
+    assert counted.counts == {"fox": 6} and counted.newest_holding("fox") is None
 
 
 async def test_the_indexer_folds_the_deltas_into_exact_counts(client: AsyncClient, db: AsyncDatabase[Document]) -> None:
