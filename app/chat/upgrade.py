@@ -13,9 +13,21 @@ from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
+from app.chat.repository import RECENT_ACTIVITY_ORDER
 from app.chat.schemas import DEFAULT_PLATFORM
+from app.chat.search_index import NEWEST_KNOWN
 from app.chat.terms import text_terms
-from app.core.db import MESSAGE_SOURCES, MESSAGES, MIGRATIONS, SESSION_SOURCES, SESSION_TITLES, SESSIONS, Document
+from app.core.db import (
+    MESSAGE_SOURCES,
+    MESSAGES,
+    MIGRATIONS,
+    SESSION_SOURCES,
+    SESSION_TITLES,
+    SESSIONS,
+    TERM_COUNT_DELTAS,
+    TERM_COUNTS,
+    Document,
+)
 from app.core.types import utc_now
 
 log = logging.getLogger(__name__)
@@ -23,6 +35,7 @@ SESSIONS_PLATFORM = "chat_sessions.platform"
 TERMS_OFF_MESSAGES = "search_terms_off_messages"
 LOOKUP_RECORDS = "title_and_source_records"
 PROVENANCE_OUT_OF_METADATA = "import_provenance_out_of_metadata"
+DATED_TERM_COUNTS = "search_term_counts_newest"
 # What an earlier build's imports put into metadata: their source ids had these prefixes.
 IMPORT_PREFIXES = ("chatgpt:", "chat-export:")
 BATCH = 500
@@ -43,6 +56,7 @@ async def upgrade_chat_documents(db: AsyncDatabase[Document]) -> None:
     await _once(db, TERMS_OFF_MESSAGES, _drop_terms_from_messages)
     await _once(db, LOOKUP_RECORDS, _backfill_lookup_records)
     await _once(db, PROVENANCE_OUT_OF_METADATA, _provenance_out_of_metadata)
+    await _once(db, DATED_TERM_COUNTS, _date_term_counts)
 
 
 async def _once(
@@ -112,6 +126,27 @@ async def _backfill_lookup_records(db: AsyncDatabase[Document]) -> None:
     await db[SESSIONS].update_many({"title_terms": {"$exists": True}}, {"$unset": {"title_terms": ""}})
     for collection, names in OBSOLETE_INDEXES.items():
         await _drop_indexes(db, collection, names)
+
+
+async def _date_term_counts(db: AsyncDatabase[Document]) -> None:
+    """Term counts kept before they told their newest entry's time (search_index.NEWEST_KNOWN)
+    get their user's last session activity (a session's `updated_at` follows its newest
+    message), their deltas too, so that search starts a first page there rather than at now. A
+    bound that is too early costs a first page more reads, never a hit. Idempotent (`$max`)."""
+    users = await db[TERM_COUNTS].distinct("user_id", {NEWEST_KNOWN: {"$exists": False}})
+    for user_id in users:
+        newest = await db[SESSIONS].find_one({"user_id": user_id}, sort=RECENT_ACTIVITY_ORDER)
+        if newest is None:
+            continue
+        await db[TERM_COUNT_DELTAS].update_many(
+            {"user_id": user_id, "newest": {"$exists": False}}, {"$set": {"newest": newest["updated_at"]}}
+        )
+        await db[TERM_COUNTS].update_many(
+            {"user_id": user_id, NEWEST_KNOWN: {"$exists": False}},
+            {"$max": {"newest": newest["updated_at"]}, "$set": {NEWEST_KNOWN: True}},
+        )
+    if users:
+        log.info("search term counts dated", extra={"step": DATED_TERM_COUNTS, "users": len(users)})
 
 
 async def _provenance_out_of_metadata(db: AsyncDatabase[Document]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 from httpx import AsyncClient
@@ -14,7 +14,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from app.chat import search_index, search_repository
 from app.chat.terms import text_terms
-from app.core.db import TERM_COUNT_DELTAS, TERM_COUNTS, Document
+from app.chat.upgrade import DATED_TERM_COUNTS, upgrade_chat_documents
+from app.core.db import MIGRATIONS, SESSIONS, TERM_COUNT_DELTAS, TERM_COUNTS, Document
 from tests.factories import make_session, make_user, post_message, wait_for_search_index
 
 
@@ -70,3 +71,19 @@ async def test_the_indexer_folds_the_deltas_into_exact_counts(client: AsyncClien
     async for bucket in db[TERM_COUNTS].find({"user_id": ObjectId(user.id)}):
         stored.update(bucket["counts"])
     assert stored == expected
+
+
+async def test_the_upgrade_dates_counts_kept_before_they_told_their_newest_entry(db: AsyncDatabase[Document]) -> None:
+    user_id, last_active = ObjectId(), datetime(2026, 2, 1, tzinfo=UTC)
+    bucket = search_index.term_bucket("fox")
+    await db[SESSIONS].insert_many(
+        [{"user_id": user_id, "updated_at": at, "title": "t"} for at in (last_active - timedelta(days=1), last_active)]
+    )
+    await db[TERM_COUNTS].insert_one({"user_id": user_id, "bucket": bucket, "counts": {"fox": 5}})
+    await db[TERM_COUNT_DELTAS].insert_one({"user_id": user_id, "bucket": bucket, "counts": {"fox": 1}})
+    await db[MIGRATIONS].delete_many({"name": DATED_TERM_COUNTS})
+    await upgrade_chat_documents(db)
+    counted = await search_repository.term_counts(db, user_id, ["fox"])
+    assert counted.counts == {"fox": 6} and counted.newest_holding("fox") == last_active
+    await search_index.merge_count_deltas(db, user_id, [bucket], None)
+    assert (await search_repository.term_counts(db, user_id, ["fox"])).newest_holding("fox") == last_active
