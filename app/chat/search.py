@@ -105,7 +105,9 @@ async def search(
     examined = 0
     last: _Candidate | None = None
     width = position.width if position else (RARE_WINDOW if rare else INITIAL_WINDOW)
-    for window in _slices(position, width, newest or utc_now()):
+    # An imported message may be dated in the future: windows from there would take many reads
+    # to come back to now (the first is open towards the future, so it holds that one anyway).
+    for window in _slices(position, width, min(newest or utc_now(), utc_now())):
         candidates, cut = await _read_slice(database, scope, terms[0], title_term, window.slice, SCAN_BUDGET - examined)
         width = window.width
         top = candidates[0].at if candidates else None

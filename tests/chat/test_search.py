@@ -367,3 +367,31 @@ async def test_a_first_page_reads_the_index_from_the_newest_entry_of_its_word(
     assert hits[0]["session"]["title"] == "Common plans" and hits[1]["snippet"]["text"] == "common note 0"
     assert len(hits) == 20 and read == [61], read  # one read: the newest message's minute
     assert len(_contents(await _search(client, user, "common", limit=100))) == 300  # none left at a window's edge
+
+
+async def test_a_message_dated_in_the_future_does_not_move_where_a_first_page_starts(
+    client: AsyncClient, db: AsyncDatabase[Document], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import may date a message years ahead: windows walking back from there took a dozen
+    reads to reach now, then one unbounded read of everything older."""
+    user = await make_user(client)
+    session = await make_session(client, user, "Notes")
+    owner = {"session_id": ObjectId(session["_id"]), "user_id": ObjectId(user.id), "role": "user", "metadata": {}}
+    day_ago = datetime.now(UTC) - timedelta(days=1)
+    times = [datetime.now(UTC) + timedelta(days=3650)] + [day_ago - timedelta(seconds=i) for i in range(250)]
+    await db[MESSAGES].insert_many(  # more than search.RARE_COUNT: read in windows
+        [owner | {"content": f"common {i}", "seq": 251 - i, "created_at": at} for i, at in enumerate(times)]
+    )
+    await wait_for_search_index(client)
+    read: list[int] = []
+    postings_in = search.repository.postings_in
+
+    async def counted(*args: Any) -> list[Document]:
+        found = await postings_in(*args)
+        read.append(len(found))
+        return found
+
+    monkeypatch.setattr(search.repository, "postings_in", counted)
+    response = await client.get("/chat/search", params={"q": "common", "limit": 5}, headers=user.headers)
+    assert [hit["snippet"]["text"] for hit in response.json()["items"]] == [f"common {i}" for i in range(5)]
+    assert read[0] == 1 and len(read) <= 8, read  # from now: 1 min, 4, 16, ... to a day back
