@@ -334,6 +334,20 @@ def test_after_a_dense_stretch_the_next_page_starts_narrow() -> None:
     assert search._next_width(timedelta(days=1), None, resume) == timedelta(days=1)
 
 
+def _count_index_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The entries each read of a driving term's index range answers, from now on."""
+    read: list[int] = []
+    postings_in = search.repository.postings_in
+
+    async def counted(*args: Any) -> list[Document]:
+        found = await postings_in(*args)
+        read.append(len(found))
+        return found
+
+    monkeypatch.setattr(search.repository, "postings_in", counted)
+    return read
+
+
 async def test_a_first_page_reads_the_index_from_the_newest_entry_of_its_word(
     client: AsyncClient, db: AsyncDatabase[Document], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -352,15 +366,7 @@ async def test_a_first_page_reads_the_index_from_the_newest_entry_of_its_word(
     await db[MESSAGES].insert_many(messages)
     await make_session(client, user, "Common plans")
     await wait_for_search_index(client)
-    read: list[int] = []
-    postings_in = search.repository.postings_in
-
-    async def counted(*args: Any) -> list[Document]:
-        found = await postings_in(*args)
-        read.append(len(found))
-        return found
-
-    monkeypatch.setattr(search.repository, "postings_in", counted)
+    read = _count_index_reads(monkeypatch)
     response = await client.get("/chat/search", params={"q": "common", "limit": 20}, headers=user.headers)
     hits = response.json()["items"]
     assert [hit["kind"] for hit in hits[:2]] == ["title", "message"]
@@ -383,15 +389,7 @@ async def test_a_message_dated_in_the_future_does_not_move_where_a_first_page_st
         [owner | {"content": f"common {i}", "seq": 251 - i, "created_at": at} for i, at in enumerate(times)]
     )
     await wait_for_search_index(client)
-    read: list[int] = []
-    postings_in = search.repository.postings_in
-
-    async def counted(*args: Any) -> list[Document]:
-        found = await postings_in(*args)
-        read.append(len(found))
-        return found
-
-    monkeypatch.setattr(search.repository, "postings_in", counted)
+    read = _count_index_reads(monkeypatch)
     response = await client.get("/chat/search", params={"q": "common", "limit": 5}, headers=user.headers)
     assert [hit["snippet"]["text"] for hit in response.json()["items"]] == [f"common {i}" for i in range(5)]
     assert read[0] == 1 and len(read) <= 8, read  # from now: 1 min, 4, 16, ... to a day back
