@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from httpx import ASGITransport, AsyncClient
-from pymongo import monitoring
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.core.config import Settings
@@ -125,7 +125,10 @@ async def probe(uri: str, data_dir: Path) -> tuple[dict[str, dict[str, Any]], li
             counts[name] = {"count": len(names), "commands": names}
             queries += recorder.commands
         scans = await collection_scans(app.state.database.db, queries)
-        await app.state.database.client.drop_database("bench_probe")
+    # Dropped once the app has stopped: its search indexer, still running, took the dropped
+    # lease for another server's ("lost its lease" in the bench's output).
+    async with AsyncMongoClient(uri) as client:
+        await client.drop_database("bench_probe")
     monitoring._LISTENERS.command_listeners.remove(recorder)  # noqa: SLF001 - no public unregister
     return counts, scans
 
