@@ -27,7 +27,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from bson import ObjectId
 from openai import AsyncStream
@@ -110,8 +110,9 @@ class Early:
     user's free): with one of the process's MODEL_MAX_CONCURRENT slots free, the call is sent
     at once, so the model reads the prompt while the database commits, and the runner takes
     it over (`answer`); else it is sent by the runner, in its turn. An ask that does not end
-    in a stored reply (a conflict, a transaction retried) `discard`s it: cancelled, its slot
-    given back. A replayed Idempotency-Key never gets this far, and a refused ask (busy, too
+    in a stored reply (a conflict) `discard`s it: cancelled, its slot given back; a retried
+    transaction sends it again, unless its opener is the same (a door's call, which does not
+    depend on what the attempt read). A replayed Idempotency-Key never gets this far, and a refused ask (busy, too
     many replies) never starts one.
     """
 
@@ -126,6 +127,8 @@ class Early:
         return self._task is not None
 
     async def start(self, opener: Opener) -> None:
+        if self._task is not None and opener is self._opener:
+            return  # a retried transaction with the same call (one that does not depend on the attempt): it stands
         self.discard()
         self._opener = opener
         if not self._slots.locked():
@@ -156,12 +159,19 @@ class Early:
             self._slots.release()
 
 
+@runtime_checkable
+class Closable(Protocol):
+    """What an opener may answer that holds a connection: an AsyncStream, or a door's wrapper."""
+
+    async def close(self) -> None: ...
+
+
 def _close_opened(task: asyncio.Task[Any]) -> None:
     """A discarded call that had opened its stream already: closed, not left to the collector."""
     if task.cancelled() or task.exception() is not None:
         return
     opened = task.result()
-    if isinstance(opened, AsyncStream):
+    if isinstance(opened, Closable):
         asyncio.get_running_loop().create_task(opened.close())
 
 

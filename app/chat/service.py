@@ -119,6 +119,10 @@ async def run_once_naming(
     raise AssertionError("unreachable")
 
 
+async def named_session(database: Database, user_id: ObjectId, name: str) -> Document | None:
+    return await repository.find_named_session(database.db, user_id, name)
+
+
 async def find_owned_session(database: Database, raw_session_id: str, user_id: ObjectId) -> Document:
     """The session document when it exists and is the user's; NotFound otherwise, the same
     for a malformed id, a missing session and someone else's."""

@@ -14,6 +14,7 @@ them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ from openai.types.chat import ChatCompletionChunk
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from app.assistant.agents import get_agent
+from app.assistant.schemas import AgentOut
 from app.assistant.service import Assistant
 from app.assistant.upstream import NO_MESSAGES, UpstreamFailure, sent_as_is
 from app.chat import service
@@ -85,20 +87,26 @@ class Call:
     session_name: str | None
     record: bool
     agent: str | None = None  # the agent named as `model`
+    session: Document | None = None  # the named session, when it existed already
 
 
-async def prepare(database: Database, settings: Settings, body: CompletionRequest, header_name: str | None) -> Call:
+async def prepare(
+    database: Database, settings: Settings, body: CompletionRequest, header_name: str | None, user_id: ObjectId
+) -> Call:
     """An agent's model and instructions when `model` names one; the model itself otherwise
-    (when MODEL_ALLOW_ANY); 404 model_not_found else."""
+    (when MODEL_ALLOW_ANY); 404 model_not_found else. The named session is read beside the
+    agent (created later, once the call passed its checks, when it does not exist)."""
     extra = dict(body.model_extra or {})
     messages = list(body.messages)
     model = body.model
     agent_name: str | None = None
-    try:
-        agent = await get_agent(database, body.model)
-    except NotFound:
+    name = header_name or _session_name(body)
+    agent, session = await asyncio.gather(
+        _agent(database, body.model), service.named_session(database, user_id, name) if name else _nothing()
+    )
+    if agent is None:
         if not settings.model_allow_any:
-            raise NotFound("The model does not exist: use an agent's name (GET /v1/models)") from None
+            raise NotFound("The model does not exist: use an agent's name (GET /v1/models)")
     else:
         model, agent_name = agent.model, agent.name
         if agent.instructions:
@@ -111,12 +119,22 @@ async def prepare(database: Database, settings: Settings, body: CompletionReques
         extra["metadata"] = body.metadata
     if body.user is not None:
         extra["user"] = body.user
-    name = header_name or _session_name(body)
-    call = Call(model, messages, extra, name, bool(name) or settings.chat_completions_record, agent_name)
+    call = Call(model, messages, extra, name, bool(name) or settings.chat_completions_record, agent_name, session)
     if call.record:  # refused before the upstream is paid for, not after
         for index, message in enumerate(body.messages):
             to_message(message, f"messages[{index}]")
     return call
+
+
+async def _agent(database: Database, name: str) -> AgentOut | None:
+    try:
+        return await get_agent(database, name)
+    except NotFound:
+        return None
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _session_name(body: CompletionRequest) -> str | None:
@@ -256,7 +274,7 @@ async def passed_on(chunks: AsyncStream[ChatCompletionChunk]) -> AsyncIterator[s
 @dataclass
 class NewMessages:
     session_id: str
-    created_unnamed: bool  # a new session only this call knows of
+    created_unnamed: bool  # a new session only this call knows of (every call without a name)
     messages: list[MessageCreate]
     originals: list[Document | None]
 
@@ -273,13 +291,15 @@ async def new_messages(database: Database, user_id: ObjectId, call: Call, sent: 
         found.append(document)
         return str(document["_id"])
 
-    created = await service.create_session(database, user_id, body, None, render=remember)
-    session = found[-1]
+    if call.session is not None:
+        session = call.session
+    else:
+        await service.create_session(database, user_id, body, None, render=remember)
+        session = found[-1]
     # The session's first messages, as many as were sent and a few abandoned replies.
     stored = await service.stored_messages_between(
         database, session["_id"], 0, min(int(session["message_count"]), len(sent) + MAX_ABANDONED)
     )
     first_new = already_stored(stored, sent)
     messages = [to_message(m, f"messages[{first_new + i}]") for i, m in enumerate(sent[first_new:])]
-    unnamed = created.status_code == 201 and call.session_name is None
-    return NewMessages(created.body, unnamed, messages, list(sent[first_new:]))
+    return NewMessages(str(session["_id"]), call.session_name is None, messages, list(sent[first_new:]))

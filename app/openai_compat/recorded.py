@@ -12,6 +12,7 @@ it is answered from the stored reply (whole, or as chunks following it while it 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -77,13 +78,15 @@ async def start(
     sent: list[dict[str, Any]],
     streamed: bool,
     idempotency: IdempotentRequest | None,
+    outbox: Outbox | None = None,
 ) -> Started:
     """Store the new messages and the reply (`streaming`) and start writing it; or, for a
-    replayed Idempotency-Key, nothing but where the reply is."""
+    replayed Idempotency-Key, nothing but where the reply is. A streamed call's events go to
+    `outbox` (its first chunk as soon as the upstream sends it: see streamed)."""
     new = await completions.new_messages(database, user_id, call, sent)
-    outbox: Outbox = asyncio.Queue()
+    outbox = asyncio.Queue() if outbox is None else outbox
     answers: list[dict[str, Any]] = []
-    opener = _opened_stream(assistant, call) if streamed else _whole_answer(assistant, call)
+    opener = _opened_stream(assistant, call, outbox) if streamed else _whole_answer(assistant, call)
     produce = _streamed(outbox) if streamed else _whole(answers)
     target = ReplyTarget(agent=call.agent) if call.agent is not None else ReplyTarget(model=call.model)
     try:
@@ -118,33 +121,71 @@ def _reply_metadata(finish_reason: str | None, usage: Any, tool_calls: list[dict
     return metadata
 
 
-def _opened_stream(assistant: Assistant, call: Call) -> Opener:
-    return lambda: completions.open_stream(assistant, call)
+class Relay:
+    """The upstream's stream read as it comes: each chunk passed on at once (to the outbox the
+    response reads, while the reply's transaction may still be committing) and kept for the
+    producer, which writes the reply from them."""
+
+    def __init__(self, chunks: AsyncStream[ChatCompletionChunk], outbox: Outbox) -> None:
+        self._chunks = chunks
+        self._read: asyncio.Queue[ChatCompletionChunk | Exception | None] = asyncio.Queue()
+        self._pump = asyncio.create_task(self._pass_on(outbox), name="chat-completion-relay")
+
+    async def _pass_on(self, outbox: Outbox) -> None:
+        try:
+            async for chunk in self._chunks:
+                outbox.put_nowait(completions.sse(chunk))
+                self._read.put_nowait(chunk)
+        except Exception as exc:  # the connection's or the SDK's: the producer records the failure
+            outbox.put_nowait(STOPPED)
+            self._read.put_nowait(exc)
+        else:
+            self._read.put_nowait(None)
+
+    async def read(self) -> AsyncIterator[ChatCompletionChunk]:
+        """The chunks, as passed on; the stream's error raised after them."""
+        while (item := await self._read.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    async def close(self) -> None:
+        self._pump.cancel()
+        await self._chunks.close()
+
+
+def _opened_stream(assistant: Assistant, call: Call, outbox: Outbox) -> Opener:
+    """The call sent and relayed (Relay); its refusal put in the outbox as the error to answer."""
+
+    async def open_stream() -> Relay:
+        try:
+            chunks = await completions.open_stream(assistant, call)
+        except UpstreamError as error:
+            outbox.put_nowait(error)
+            raise error.failure from error
+        return Relay(chunks, outbox)
+
+    return open_stream
 
 
 def _streamed(outbox: Outbox) -> Produce:
     async def produce(generation: Generation) -> Document:
         try:
-            try:
-                chunks: AsyncStream[ChatCompletionChunk] = await generation.early.answer()
-            except UpstreamError as error:
-                outbox.put_nowait(error)
-                raise error.failure from error
+            relay: Relay = await generation.early.answer()  # a refusal: passed on by the opener
             finish_reason: str | None = None
             usage: Any = None
             tool_calls = ToolCalls()
             try:
-                async with chunks:
-                    async for chunk in chunks:
-                        for choice in chunk.choices[:1]:
-                            generation.add(choice.delta.content or "")
-                            tool_calls.add(choice.delta.tool_calls)
-                            finish_reason = choice.finish_reason or finish_reason
-                        usage = chunk.usage or usage
-                        outbox.put_nowait(completions.sse(chunk))
-            except (openai.OpenAIError, httpx.HTTPError) as exc:
-                outbox.put_nowait(STOPPED)
+                async for chunk in relay.read():
+                    for choice in chunk.choices[:1]:
+                        generation.add(choice.delta.content or "")
+                        tool_calls.add(choice.delta.tool_calls)
+                        finish_reason = choice.finish_reason or finish_reason
+                    usage = chunk.usage or usage
+            except (openai.OpenAIError, httpx.HTTPError) as exc:  # STOPPED passed on by the relay
                 raise completions.as_upstream_error(exc).failure from exc
+            finally:
+                await relay.close()
             if finish_reason is None:
                 outbox.put_nowait(STOPPED)
             return _reply_metadata(finish_reason, usage, tool_calls.listed())
@@ -190,25 +231,82 @@ async def ended(assistant: Assistant, reply_id: ObjectId) -> MessageOut:
     raise NotFound("The reply was deleted")
 
 
-async def first_event(started: Started) -> str | None:
-    """The stream's first event; the upstream's refusal before it, as the error to answer."""
-    item = await started.outbox.get()
-    if isinstance(item, UpstreamError):
-        raise item
-    return item
+async def streamed(
+    assistant: Assistant,
+    database: Database,
+    user_id: ObjectId,
+    call: Call,
+    sent: list[dict[str, Any]],
+    idempotency: IdempotentRequest | None,
+) -> tuple[AsyncIterator[str], bool]:
+    """A streamed call's events, and whether they replay a stored reply. The upstream's chunks
+    are passed on as they come, from before the reply's transaction has committed (the
+    client's first token does not wait for the commit: Relay); a refusal before any (a busy
+    session, too many replies, the upstream's own) is raised, answered with its status; a
+    failure to store the reply after some ends the stream with that error."""
+    outbox: Outbox = asyncio.Queue()
+    starting = asyncio.ensure_future(start(assistant, database, user_id, call, sent, True, idempotency, outbox))
+    starting.add_done_callback(functools.partial(_end_if_not_stored, outbox))
+    next_event = asyncio.ensure_future(outbox.get())
+    try:
+        await asyncio.wait({starting, next_event}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        starting.add_done_callback(functools.partial(_stop_stored, assistant))
+        raise
+    finally:
+        consumed = next_event.done()
+        if not consumed:
+            next_event.cancel()  # an item put meanwhile stays in the queue
+    first = next_event.result() if consumed else await _first_or_refusal(starting, outbox)
+    if isinstance(first, UpstreamError):  # the reply is stored failed by its producer
+        await asyncio.gather(starting, return_exceptions=True)
+        raise first
+    if first is None:  # no event: refused (raised here), replayed, or an empty stream
+        started = await starting
+        if started.replayed:
+            return replayed_chunks(assistant, started.reply_id), True
+    return relayed(assistant, starting, outbox, first), False
 
 
-async def relayed(assistant: Assistant, started: Started, first: str | None) -> AsyncIterator[str]:
-    """The upstream's chunks as the producer passes them on; the client going away stops the
-    reply (kept as it stands, `cancelled`)."""
-    item: str | UpstreamError | None = first
+async def _first_or_refusal(starting: asyncio.Future[Started], outbox: Outbox) -> str | UpstreamError | None:
+    """Once the reply is stored (or refused, raised here) before any event: its first event."""
+    started = await starting
+    return None if started.replayed else await outbox.get()
+
+
+def _end_if_not_stored(outbox: Outbox, starting: asyncio.Future[Started]) -> None:
+    """No reply stored, so no producer to end the events: they end here."""
+    if starting.cancelled() or starting.exception() is not None:
+        outbox.put_nowait(None)
+
+
+def _stop_stored(assistant: Assistant, starting: asyncio.Future[Started]) -> None:
+    if not starting.cancelled() and starting.exception() is None:
+        assistant.runner.cancel_local(starting.result().reply_id)
+
+
+async def relayed(
+    assistant: Assistant, starting: asyncio.Future[Started], outbox: Outbox, first: str | UpstreamError | None
+) -> AsyncIterator[str]:
+    """The upstream's chunks as they come (from before the reply is stored); the client going
+    away stops the reply (kept as it stands, `cancelled`), once stored. A reply that could not
+    be stored ends the stream with that error."""
+    item = first
     try:
         while isinstance(item, str):
             yield item
-            item = await started.outbox.get()
+            item = await outbox.get()
     finally:
         if item is not None:
-            assistant.runner.cancel_local(started.reply_id)
+            starting.add_done_callback(functools.partial(_stop_stored, assistant))
+    try:
+        started = await asyncio.shield(starting)
+    except Exception as exc:
+        if not isinstance(exc, AppError):
+            log.exception("a streamed chat completion's reply could not be stored")
+        error = exc if isinstance(exc, AppError) else AppError("The reply could not be stored")
+        yield completions.sse(error_body(error.status_code, error.detail))
+        return
     # [DONE] once the reply's end is stored: a client's next turn, sent at once, is not refused
     # as the session's reply still being written.
     if (await ended(assistant, started.reply_id)).status == "complete":

@@ -154,19 +154,17 @@ async def chat_completions(
     """A completion through the configured upstream (an agent's name as `model`), streamed or
     whole, recorded into a session as it streams (see README). A retry with the same
     Idempotency-Key is answered from the stored reply."""
-    call = await completions.prepare(database, settings, body, session_name)
+    call = await completions.prepare(database, settings, body, session_name, user.id)
     if not call.record:
         if not body.stream:
             return JSONResponse(await completions.complete(assistant, call))
         chunks = await completions.open_stream(assistant, call)
         return _event_stream(_unrecorded(chunks))
-    started = await recorded.start(assistant, database, user.id, call, body.messages, body.stream, idempotency)
-    replay_headers = {REPLAYED_HEADER: "true"} if started.replayed else None
     if body.stream:
-        if started.replayed:
-            return _event_stream(recorded.replayed_chunks(assistant, started.reply_id), replay_headers)
-        first = await recorded.first_event(started)
-        return _event_stream(recorded.relayed(assistant, started, first))
+        events, replayed = await recorded.streamed(assistant, database, user.id, call, body.messages, idempotency)
+        return _event_stream(events, {REPLAYED_HEADER: "true"} if replayed else None)
+    started = await recorded.start(assistant, database, user.id, call, body.messages, False, idempotency)
+    replay_headers = {REPLAYED_HEADER: "true"} if started.replayed else None
     reply = await recorded.ended(assistant, started.reply_id)
     if started.answers:
         return JSONResponse(started.answers[0])

@@ -21,6 +21,8 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from openai import AsyncOpenAI
 
+from app.chat import repository as chat_repository
+from app.core.errors import DatabaseUnavailable
 from tests.assistant.fake_upstream import FakeUpstream, Script
 from tests.events.conftest import serve
 from tests.events.sse import open_stream
@@ -165,3 +167,69 @@ async def test_an_upstream_cut_mid_stream_ends_the_reply_failed_keeping_its_text
         "Hello, ",
         "connection",
     )
+
+
+def _hold_the_store(monkeypatch: pytest.MonkeyPatch, then: Any) -> asyncio.Event:
+    """The reply's transaction waits, before it inserts the messages and the reply, until the
+    returned event is set (the client has the first text), then does `then(insert)`."""
+    client_has_text = asyncio.Event()
+    insert = chat_repository.insert_messages
+
+    async def held(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.wait_for(client_has_text.wait(), 10)
+        return await then(insert)(*args, **kwargs)
+
+    monkeypatch.setattr(chat_repository, "insert_messages", held)
+    return client_has_text
+
+
+async def _events(stream: httpx.Response, client_has_text: asyncio.Event) -> list[Any]:
+    """The stream's events (its chunks and errors decoded, "[DONE]" as it is)."""
+    events: list[Any] = []
+    async for line in stream.aiter_lines():
+        if line == "data: [DONE]":
+            events.append("[DONE]")
+        elif line.startswith("data: "):
+            events.append(json.loads(line[6:]))
+            if any(choice["delta"].get("content") for choice in events[-1].get("choices", [])):
+                client_has_text.set()
+    return events
+
+
+async def test_the_models_chunks_are_passed_on_before_the_reply_is_stored(
+    base_url: str, user: TestUser, upstream: FakeUpstream, agent: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first token does not wait for the reply's transaction to commit (issue 17: the
+    gateway's added latency): here the transaction waits for the client to have it."""
+    upstream.default = Script(pieces=["one ", "two"])
+    client_has_text = _hold_the_store(monkeypatch, lambda insert: insert)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
+        async with api.stream("POST", "/v1/chat/completions", json=_completion("early"), headers=user.headers) as s:
+            events = await _events(s, client_has_text)
+        final = await _reply_when(api, user, "early", lambda m: m["status"] != "streaming")
+    assert events[-1] == "[DONE]"
+    assert (final["status"], final["content"]) == ("complete", "one two")
+
+
+async def test_a_reply_that_cannot_be_stored_after_its_first_chunks_ends_the_stream_with_the_error(
+    base_url: str, user: TestUser, upstream: FakeUpstream, agent: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstream.default = Script(pieces=["one ", "two"])
+
+    def unavailable(_insert: Any) -> Any:
+        async def fail(*_args: Any, **_kwargs: Any) -> Any:
+            raise DatabaseUnavailable()
+
+        return fail
+
+    client_has_text = _hold_the_store(monkeypatch, unavailable)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
+        async with api.stream("POST", "/v1/chat/completions", json=_completion("lost"), headers=user.headers) as s:
+            events = await _events(s, client_has_text)
+        assert events[0]["choices"] and events[-1]["error"]["message"] == DatabaseUnavailable.detail
+        assert "[DONE]" not in events
+        assert await session_messages(api, user, "lost") == []  # neither the question nor a reply
+        monkeypatch.undo()
+        whole = _completion("lost") | {"stream": False}
+        again = await api.post("/v1/chat/completions", json=whole, headers=user.headers)
+        assert again.status_code == 200, again.text  # nothing left holding the session
