@@ -66,7 +66,6 @@ class ToolCalls:
 class Started:
     reply_id: ObjectId
     replayed: bool
-    outbox: Outbox
     answers: list[dict[str, Any]]  # a whole call's upstream answer, once it came
 
 
@@ -76,18 +75,16 @@ async def start(
     user_id: ObjectId,
     call: Call,
     sent: list[dict[str, Any]],
-    streamed: bool,
     idempotency: IdempotentRequest | None,
     outbox: Outbox | None = None,
 ) -> Started:
     """Store the new messages and the reply (`streaming`) and start writing it; or, for a
-    replayed Idempotency-Key, nothing but where the reply is. A streamed call's events go to
-    `outbox` (its first chunk as soon as the upstream sends it: see streamed)."""
+    replayed Idempotency-Key, nothing but where the reply is. With an `outbox` the call is
+    streamed, its events put there as they come (see streamed)."""
     new = await completions.new_messages(database, user_id, call, sent)
-    outbox = asyncio.Queue() if outbox is None else outbox
     answers: list[dict[str, Any]] = []
-    opener = _opened_stream(assistant, call, outbox) if streamed else _whole_answer(assistant, call)
-    produce = _streamed(outbox) if streamed else _whole(answers)
+    opener = _whole_answer(assistant, call) if outbox is None else _opened_stream(assistant, call, outbox)
+    produce = _whole(answers) if outbox is None else _streamed(outbox)
     target = ReplyTarget(agent=call.agent) if call.agent is not None else ReplyTarget(model=call.model)
     try:
         response, reply_id = await assistant.ask_written_by(
@@ -98,7 +95,7 @@ async def start(
         raise
     if response.replayed:  # the first call's session holds it all
         await _forget(database, user_id, new)
-    return Started(reply_id, response.replayed, outbox, answers)
+    return Started(reply_id, response.replayed, answers)
 
 
 async def _forget(database: Database, user_id: ObjectId, new: completions.NewMessages) -> None:
@@ -245,7 +242,7 @@ async def streamed(
     session, too many replies, the upstream's own) is raised, answered with its status; a
     failure to store the reply after some ends the stream with that error."""
     outbox: Outbox = asyncio.Queue()
-    starting = asyncio.ensure_future(start(assistant, database, user_id, call, sent, True, idempotency, outbox))
+    starting = asyncio.ensure_future(start(assistant, database, user_id, call, sent, idempotency, outbox))
     starting.add_done_callback(functools.partial(_end_if_not_stored, outbox))
     next_event = asyncio.ensure_future(outbox.get())
     try:

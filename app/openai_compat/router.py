@@ -163,7 +163,7 @@ async def chat_completions(
     if body.stream:
         events, replayed = await recorded.streamed(assistant, database, user.id, call, body.messages, idempotency)
         return _event_stream(events, {REPLAYED_HEADER: "true"} if replayed else None)
-    started = await recorded.start(assistant, database, user.id, call, body.messages, False, idempotency)
+    started = await recorded.start(assistant, database, user.id, call, body.messages, idempotency)
     replay_headers = {REPLAYED_HEADER: "true"} if started.replayed else None
     reply = await recorded.ended(assistant, started.reply_id)
     if started.answers:
