@@ -243,18 +243,12 @@ async def streamed(
     failure to store the reply after some ends the stream with that error."""
     outbox: Outbox = asyncio.Queue()
     starting = asyncio.ensure_future(start(assistant, database, user_id, call, sent, idempotency, outbox))
-    starting.add_done_callback(functools.partial(_end_if_not_stored, outbox))
-    next_event = asyncio.ensure_future(outbox.get())
+    starting.add_done_callback(functools.partial(_end_without_producer, outbox))
     try:
-        await asyncio.wait({starting, next_event}, return_when=asyncio.FIRST_COMPLETED)
+        first = await outbox.get()
     except BaseException:
         starting.add_done_callback(functools.partial(_stop_stored, assistant))
         raise
-    finally:
-        consumed = next_event.done()
-        if not consumed:
-            next_event.cancel()  # an item put meanwhile stays in the queue
-    first = next_event.result() if consumed else await _first_or_refusal(starting, outbox)
     if isinstance(first, UpstreamError):  # the reply is stored failed by its producer
         await asyncio.gather(starting, return_exceptions=True)
         raise first
@@ -265,15 +259,9 @@ async def streamed(
     return relayed(assistant, starting, outbox, first), False
 
 
-async def _first_or_refusal(starting: asyncio.Future[Started], outbox: Outbox) -> str | UpstreamError | None:
-    """Once the reply is stored (or refused, raised here) before any event: its first event."""
-    started = await starting
-    return None if started.replayed else await outbox.get()
-
-
-def _end_if_not_stored(outbox: Outbox, starting: asyncio.Future[Started]) -> None:
-    """No reply stored, so no producer to end the events: they end here."""
-    if starting.cancelled() or starting.exception() is not None:
+def _end_without_producer(outbox: Outbox, starting: asyncio.Future[Started]) -> None:
+    """No reply is written here (refused, or a replayed Idempotency-Key): the events end."""
+    if starting.cancelled() or starting.exception() is not None or starting.result().replayed:
         outbox.put_nowait(None)
 
 
