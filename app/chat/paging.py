@@ -18,6 +18,7 @@ from bson import ObjectId
 
 INITIAL_WINDOW = timedelta(minutes=1)
 WINDOW_GROWTH = 4
+MAX_SEQ = 2**63 - 1  # a seq is a BSON int64
 MAX_WINDOWS = 12  # 1 min x 4^11: the last bounded window reaches ~10 years back
 
 

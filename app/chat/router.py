@@ -147,7 +147,8 @@ async def post_messages(
 
 @router.get("/{session_id}/messages", response_model=Page[MessageOut], responses=NOT_FOUND)
 async def list_messages(
-    session: OwnedSession,
+    session_id: str,
+    user: CurrentUser,
     database: DatabaseDep,
     cursors: Cursors,
     limit: Annotated[MessagesPageSize, Query(description="Items per page (up to 1,000)")] = DEFAULT_PAGE_SIZE,
@@ -157,7 +158,7 @@ async def list_messages(
     """By default the newest page first, oldest to newest inside a page; next_cursor walks back
     in time. With `after_seq`: what came after it, oldest first; next_cursor walks forward and
     is null once you have caught up."""
-    page = await service.list_messages(database, cursors, session, limit, cursor, after_seq)
+    page = await service.list_messages(database, cursors, session_id, user.id, limit, cursor, after_seq)
     # Encoded straight from the documents (app.chat.message_json): a sync reads up to 1,000
     # messages a page, and FastAPI would validate and encode a model of each.
     return Response(page.json(), media_type="application/json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime, timedelta
 
@@ -12,7 +13,7 @@ from pymongo.errors import DuplicateKeyError
 from app.chat import repository
 from app.chat.message_json import MessagesPage
 from app.chat.metadata import MetadataError, merge_patch, validate_metadata
-from app.chat.paging import SeqRange, message_page_range
+from app.chat.paging import MAX_SEQ, SeqRange, message_page_range
 from app.chat.schemas import MessageCreate, MessageList, MessageOut, SessionCreate, SessionOut, SessionUpdate
 from app.core.cursors import CursorCodec
 from app.core.db import MESSAGES, SESSION_DELETIONS, SESSIONS, Database, Document
@@ -426,41 +427,89 @@ async def messages_between(
 async def list_messages(
     database: Database,
     codec: CursorCodec,
-    session: Document,
+    raw_session_id: str,
+    user_id: ObjectId,
     limit: int,
     cursor: str | None,
     after_seq: int | None,
 ) -> MessagesPage:
     """Backwards by default: the newest page first, oldest to newest inside a page, and the
     cursor walks back by seq. With `after_seq`: the messages after it, oldest first, and the
-    cursor walks forward. Either way pages never skip or repeat a message while new ones arrive."""
-    kind = _messages_cursor_kind(session["_id"])
-    newest = int(session["message_count"])
-    position: dict[str, object] = {"after": after_seq} if after_seq is not None else {"before": newest + 1}
-    if cursor is not None:
-        if after_seq is not None:
-            raise BadRequest("Give either after_seq or cursor, not both")
-        position = codec.decode(kind, cursor)
-    before, after = position.get("before"), position.get("after")
-    if isinstance(after, int) and not isinstance(after, bool) and after >= 0 and (cursor is None or after <= newest):
-        page_range, next_position = _forward_page(after, newest, limit)
-    elif isinstance(before, int) and not isinstance(before, bool) and 1 <= before <= newest + 1:
-        page_range = message_page_range(before - 1, limit)
-        next_position = {"before": page_range.first} if page_range and page_range.has_older else None
+    cursor walks forward. Either way pages never skip or repeat a message while new ones arrive.
+
+    A page whose seq range the request fixes (all but the newest page) is read beside the
+    session (its owner and message count), not after it: NotFound still comes first, and the
+    page is then cut to the count, so it holds no more than a read after the session would."""
+    session_id = _session_id(raw_session_id)
+    try:
+        position = _messages_position(codec, session_id, cursor, after_seq)
+    except BadRequest:
+        await _owned_or_404(database, session_id, user_id)
+        raise
+    fixed = _fixed_page_range(position, limit)
+    documents: list[Document] = []
+    if fixed is None:
+        session = await _owned_or_404(database, session_id, user_id)
     else:
-        raise BadRequest("Invalid cursor")
-    if page_range is None:
-        return MessagesPage(documents=[], next_cursor=None)
-    documents = await repository.message_page(database.db, session["_id"], page_range.first, page_range.last)
-    next_cursor = codec.encode(kind, next_position) if next_position else None
+        session, documents = await asyncio.gather(
+            _owned_or_404(database, session_id, user_id),
+            repository.message_page(database.db, session_id, fixed.first, fixed.last),
+        )
+    newest = int(session["message_count"])
+    if "after" in position:
+        after = position["after"]
+        if cursor is not None and after > newest:
+            raise BadRequest("Invalid cursor")
+        last = min(after + limit, newest)
+        if last <= after:
+            return MessagesPage(documents=[], next_cursor=None)
+        documents = [document for document in documents if document["seq"] <= last]
+        read_up_to = documents[-1]["seq"] if documents else after
+        if read_up_to < last:  # deleted, or committed after the page was read: read what is missing
+            documents += await repository.message_page(database.db, session_id, read_up_to + 1, last)
+        next_position = {"after": last} if last < newest else None
+    else:
+        before = position.get("before", newest + 1)
+        if before > newest + 1:
+            raise BadRequest("Invalid cursor")
+        page_range = message_page_range(before - 1, limit)
+        if page_range is None:
+            return MessagesPage(documents=[], next_cursor=None)
+        if fixed is None:
+            documents = await repository.message_page(database.db, session_id, page_range.first, page_range.last)
+        next_position = {"before": page_range.first} if page_range.has_older else None
+    next_cursor = codec.encode(_messages_cursor_kind(session_id), next_position) if next_position else None
     return MessagesPage(documents, next_cursor)
 
 
-def _forward_page(after: int, newest: int, limit: int) -> tuple[SeqRange | None, dict[str, object] | None]:
-    last = min(after + limit, newest)
-    if last <= after:
-        return None, None
-    return SeqRange(after + 1, last), ({"after": last} if last < newest else None)
+def _messages_position(
+    codec: CursorCodec, session_id: ObjectId, cursor: str | None, after_seq: int | None
+) -> dict[str, int]:
+    """Where a messages page starts: {"after": seq}, {"before": seq} or, for the newest page,
+    {} (its range ends at the session's message count)."""
+    if cursor is None and after_seq is None:
+        return {}
+    if cursor is None:
+        requested: dict[str, object] = {"after": after_seq}
+    elif after_seq is not None:
+        raise BadRequest("Give either after_seq or cursor, not both")
+    else:
+        requested = codec.decode(_messages_cursor_kind(session_id), cursor)
+    for name, lowest in (("after", 0), ("before", 1)):
+        value = requested.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= lowest:
+            return {name: value}
+    raise BadRequest("Invalid cursor")
+
+
+def _fixed_page_range(position: dict[str, int], limit: int) -> SeqRange | None:
+    """The seqs a page may hold when the request alone fixes them; None for the newest page."""
+    if "after" in position:
+        first = min(position["after"] + 1, MAX_SEQ)
+        return SeqRange(first, min(position["after"] + limit, MAX_SEQ))
+    if "before" in position:
+        return message_page_range(position["before"] - 1, limit) or SeqRange(1, 0)
+    return None
 
 
 async def stored_messages_between(

@@ -104,9 +104,8 @@ async def _get_or_create_session(caller: Caller, given: BaseModel) -> str:
 
 async def _read_messages(caller: Caller, given: BaseModel) -> str:
     assert isinstance(given, ReadMessagesInput)
-    session = await service.find_owned_session(caller.database, given.session_id, caller.user.id)
     page = await service.list_messages(
-        caller.database, caller.cursors, session, given.limit, given.cursor, given.after_seq
+        caller.database, caller.cursors, given.session_id, caller.user.id, given.limit, given.cursor, given.after_seq
     )
     return page.json().decode()
 

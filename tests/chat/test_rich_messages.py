@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from typing import Any
 
+import pytest
 from bson import ObjectId
+from fastapi import FastAPI
 from httpx import AsyncClient
 from pymongo import monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
+from app.chat import repository, service
+from app.chat.schemas import MessageCreate
 from app.core.db import (
     GENERATIONS,
     MESSAGE_TERMS,
@@ -190,6 +196,8 @@ async def test_forward_reads_return_what_is_new(client: AsyncClient) -> None:
     assert [m["seq"] for m in rest["items"]] == [6, 7] and rest["next_cursor"] is None
     caught_up = (await client.get(path, params={"after_seq": 7}, headers=user.headers)).json()
     assert caught_up == {"items": [], "next_cursor": None}
+    beyond_int64 = await client.get(path, params={"after_seq": 2**70}, headers=user.headers)
+    assert beyond_int64.json() == {"items": [], "next_cursor": None}
     await post_message(client, user, session["_id"], "m8")
     new = (await client.get(path, params={"after_seq": 7}, headers=user.headers)).json()
     assert [m["content"] for m in new["items"]] == ["m8"]
@@ -200,6 +208,53 @@ async def test_forward_reads_return_what_is_new(client: AsyncClient) -> None:
         assert (await client.get(path, params=params, headers=user.headers)).status_code == 422, params
     both = await client.get(path, params={"after_seq": 1, "cursor": page["next_cursor"]}, headers=user.headers)
     assert both.status_code == 400
+
+
+async def test_a_forward_page_read_beside_a_commit_misses_nothing(
+    client: AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forward page is read beside its session. When a batch commits between the page's read
+    and the session's, the page still holds every message up to where its cursor goes on."""
+    user = await make_user(client)
+    session = await make_session(client, user)
+    path = f"/chat/sessions/{session['_id']}/messages"
+    await client.post(
+        path + "/batch", json={"messages": [{"content": f"m{i}"} for i in (1, 2, 3)]}, headers=user.headers
+    )
+    read_page, read_session = repository.message_page, repository.find_owned_session
+    committed = asyncio.Event()
+    session_reads = itertools.count()
+
+    async def page_then_commit(*args: Any) -> list[Document]:
+        documents = await read_page(*args)
+        if not committed.is_set():
+            later = [MessageCreate(content=f"m{i}") for i in (4, 5, 6)]
+            await service.append_messages(app.state.database, session["_id"], ObjectId(user.id), later, None, True)
+            committed.set()
+        return documents
+
+    async def session_after_commit(*args: Any, **kwargs: Any) -> Document | None:
+        if next(session_reads) == 0:  # the page's own session read; the append's goes at once
+            await asyncio.wait_for(committed.wait(), 30)
+        return await read_session(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "message_page", page_then_commit)
+    monkeypatch.setattr(repository, "find_owned_session", session_after_commit)
+    page = (await client.get(path, params={"after_seq": 0, "limit": 5}, headers=user.headers)).json()
+    assert [m["content"] for m in page["items"]] == ["m1", "m2", "m3", "m4", "m5"]
+    rest = (await client.get(path, params={"cursor": page["next_cursor"]}, headers=user.headers)).json()
+    assert [m["content"] for m in rest["items"]] == ["m6"] and rest["next_cursor"] is None
+
+
+async def test_a_page_of_a_session_not_yours_is_404_whatever_the_position(client: AsyncClient) -> None:
+    owner, stranger = await make_user(client), await make_user(client)
+    session = await make_session(client, owner)
+    path = f"/chat/sessions/{session['_id']}/messages"
+    await client.post(path + "/batch", json={"messages": [{"content": "x"}] * 3}, headers=owner.headers)
+    cursor = (await client.get(path, params={"limit": 1}, headers=owner.headers)).json()["next_cursor"]
+    for params in ({}, {"after_seq": 0}, {"cursor": cursor}, {"cursor": "not-a-cursor"}):
+        response = await client.get(path, params=params, headers=stranger.headers)
+        assert response.status_code == 404 and response.json() == {"detail": "Chat session not found"}, params
 
 
 async def test_a_forward_cursor_cannot_be_used_on_another_session(client: AsyncClient) -> None:
