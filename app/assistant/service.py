@@ -26,6 +26,7 @@ from app.assistant.runner import Opener, Plan, Produce, Runner, record
 from app.assistant.schemas import ModelChoice, ModelList
 from app.assistant.upstream import Request, Upstream
 from app.chat import replies as chat_replies
+from app.chat.replies import AppendingFor
 from app.chat.schemas import MessageCreate, MessageOut, ReplyTarget
 from app.chat.service import find_owned_session
 from app.core.config import Settings
@@ -192,15 +193,15 @@ class Assistant:
         produce: Produce,
         user_id: ObjectId,
         raw_session_id: str,
-        messages: Sequence[MessageCreate],
-        originals: Sequence[Document | None],
+        new: AppendingFor,
+        most: int,
         target: ReplyTarget,
         idempotency: IdempotentRequest | None,
     ) -> tuple[StoredResponse, ObjectId]:
-        """`ask` for a door that speaks to the upstream itself: the messages (with their
-        originals) and the reply stored as by `ask`, `opener` sent beside the transaction (see
-        Early), then `produce` writes the reply from what it opened, with the same lease,
-        progress writes, cancel and end. Answers 202 with the reply."""
+        """`ask` for a door that speaks to the upstream itself: the messages `new` tells (at
+        most `most`, with their originals) and the reply stored as by `ask`, `opener` sent
+        beside the transaction (see Early), then `produce` writes the reply from what it opened,
+        with the same lease, progress writes, cancel and end. Answers 202 with the reply."""
         pending = self._pending(user_id, target, lambda _session, _resolved: opener)
         return await self._asked(
             pending,
@@ -209,8 +210,8 @@ class Assistant:
                 self.database,
                 raw_session_id,
                 user_id,
-                messages,
-                originals,
+                new,
+                most,
                 pending,
                 idempotency,
                 lambda stored: StoredResponse(202, stored[-1].model_dump_json()),

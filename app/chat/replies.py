@@ -8,7 +8,8 @@ transaction, and a `Replier` (set on app.state by the app) answers posts that as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from bson import ObjectId
@@ -39,6 +40,26 @@ class PendingReply(Protocol):
 
     def stored(self, reply: MessageOut) -> None:
         """The reply as it is stored (committed with the transaction)."""
+
+
+@dataclass(frozen=True)
+class Appending:
+    """The messages stored before a reply, with a door's `originals` (see message_document)."""
+
+    messages: Sequence[MessageCreate]
+    originals: Sequence[Document | None] | None = None
+
+
+# The messages to store before the reply, told once the reply's generation is recorded (and its
+# upstream call sent): from the session as the transaction reads it, in the transaction.
+AppendingFor = Callable[[Document, AsyncClientSession | None], Awaitable[Appending]]
+
+
+def appending(messages: Sequence[MessageCreate]) -> AppendingFor:
+    async def given(_session: Document, _transaction: AsyncClientSession | None) -> Appending:
+        return Appending(messages)
+
+    return given
 
 
 class Replier(Protocol):
@@ -84,7 +105,7 @@ async def append_with_reply(
 
     messages = [message] if message is not None else []
     return await append_many_with_reply(
-        database, raw_session_id, user_id, messages, None, pending, idempotency, respond
+        database, raw_session_id, user_id, appending(messages), len(messages), pending, idempotency, respond
     )
 
 
@@ -92,22 +113,27 @@ async def append_many_with_reply(
     database: Database,
     raw_session_id: str,
     user_id: ObjectId,
-    messages: Sequence[MessageCreate],
-    originals: Sequence[Document | None] | None,
+    new: AppendingFor,
+    most: int,
     pending: PendingReply,
     idempotency: IdempotentRequest | None,
     respond: Callable[[list[MessageOut]], StoredResponse],
 ) -> StoredResponse:
-    """append_with_reply for any number of messages (with their `originals`, see
-    message_document), answered by `respond` from the stored messages, the reply last."""
+    """append_with_reply for any number of messages (at most `most`, told by `new` once the
+    reply's generation is recorded), answered by `respond` from the stored messages, the reply
+    last."""
     session_id = _session_id(raw_session_id)
 
     async def insert(session: AsyncClientSession | None) -> StoredResponse:
         session_document = await _owned_or_404(database, session_id, user_id, session)
         # Made here, in order, so that the reply's id (its generation record's, before the insert)
         # still follows the messages' as their seqs do.
-        ids = [ObjectId() for _ in range(len(messages) + 1)]
+        ids = [ObjectId() for _ in range(most + 1)]
         metadata = await pending.prepare(session_document, ids[-1], session)
+        told = await new(session_document, session)
+        messages, originals = told.messages, told.originals
+        if len(messages) > most:
+            raise ValueError(f"{len(messages)} messages to store before a reply, at most {most} were announced")
         now = utc_now()
         first = await repository.claim_seqs(
             database.db, session_id, user_id, len(messages) + 1, now, session, current=session_document

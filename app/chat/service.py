@@ -513,12 +513,16 @@ def _fixed_page_range(position: dict[str, int], limit: int) -> SeqRange | None:
 
 
 async def stored_messages_between(
-    database: Database, session_id: ObjectId, after_seq: int, until_seq: int
+    database: Database,
+    session_id: ObjectId,
+    after_seq: int,
+    until_seq: int,
+    transaction: AsyncClientSession | None = None,
 ) -> list[Document]:
     """messages_between as stored documents (with a door's `original`)."""
     if until_seq <= after_seq:
         return []
-    return await repository.messages_in_seq_range(database.db, session_id, after_seq + 1, until_seq)
+    return await repository.messages_in_seq_range(database.db, session_id, after_seq + 1, until_seq, transaction)
 
 
 def _message_id(raw: str) -> ObjectId:

@@ -27,6 +27,7 @@ from bson import ObjectId
 from openai import AsyncStream
 from openai.types.chat import ChatCompletionChunk
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.assistant.agents import get_agent
 from app.assistant.schemas import AgentOut
@@ -34,6 +35,7 @@ from app.assistant.service import Assistant
 from app.assistant.upstream import NO_MESSAGES, UpstreamFailure, sent_as_is
 from app.chat import service
 from app.chat.metadata import MetadataError, validate_metadata
+from app.chat.replies import Appending, AppendingFor
 from app.chat.schemas import CONTENT_MAX, MessageCreate, Role, SessionCreate, SessionName
 from app.core.config import Settings
 from app.core.db import Database, Document
@@ -272,34 +274,32 @@ async def passed_on(chunks: AsyncStream[ChatCompletionChunk]) -> AsyncIterator[s
 
 
 @dataclass
-class NewMessages:
+class Recording:
     session_id: str
     created_unnamed: bool  # a new session only this call knows of (every call without a name)
-    messages: list[MessageCreate]
-    originals: list[Document | None]
 
 
-async def new_messages(database: Database, user_id: ObjectId, call: Call, sent: list[dict[str, Any]]) -> NewMessages:
-    """The named session (get-or-create; a new one without a name), and the sent messages it
-    does not hold yet with their originals."""
+async def recording_session(database: Database, user_id: ObjectId, call: Call, sent: list[dict[str, Any]]) -> Recording:
+    """The named session (get-or-create; a new one without a name)."""
+    if call.session is not None:
+        return Recording(str(call.session["_id"]), False)
     first_text = next((_text(m.get("content")) for m in sent if m.get("role") == "user"), "")
     title = first_text.strip().split("\n", 1)[0][:80] or "Chat completion"
     body = SessionCreate(title=title, name=call.session_name, platform="openai")
-    found: list[Document] = []  # the session as create_session read it: not read once more
+    created = await service.create_session(database, user_id, body, None, render=lambda session: str(session["_id"]))
+    return Recording(created.body, call.session_name is None)
 
-    def remember(document: Document) -> str:
-        found.append(document)
-        return str(document["_id"])
 
-    if call.session is not None:
-        session = call.session
-    else:
-        await service.create_session(database, user_id, body, None, render=remember)
-        session = found[-1]
-    # The session's first messages, as many as were sent and a few abandoned replies.
-    stored = await service.stored_messages_between(
-        database, session["_id"], 0, min(int(session["message_count"]), len(sent) + MAX_ABANDONED)
-    )
-    first_new = already_stored(stored, sent)
-    messages = [to_message(m, f"messages[{first_new + i}]") for i, m in enumerate(sent[first_new:])]
-    return NewMessages(str(session["_id"]), call.session_name is None, messages, list(sent[first_new:]))
+def unstored(database: Database, sent: list[dict[str, Any]]) -> AppendingFor:
+    """The sent messages the session does not hold yet, with their originals: read in the
+    reply's transaction, once its upstream call is on its way."""
+
+    async def new(session: Document, transaction: AsyncClientSession | None) -> Appending:
+        # The session's first messages, as many as were sent and a few abandoned replies.
+        until = min(int(session["message_count"]), len(sent) + MAX_ABANDONED)
+        stored = await service.stored_messages_between(database, session["_id"], 0, until, transaction)
+        first_new = already_stored(stored, sent)
+        messages = [to_message(m, f"messages[{first_new + i}]") for i, m in enumerate(sent[first_new:])]
+        return Appending(messages, list(sent[first_new:]))
+
+    return new

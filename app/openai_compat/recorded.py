@@ -81,26 +81,27 @@ async def start(
     """Store the new messages and the reply (`streaming`) and start writing it; or, for a
     replayed Idempotency-Key, nothing but where the reply is. With an `outbox` the call is
     streamed, its events put there as they come (see streamed)."""
-    new = await completions.new_messages(database, user_id, call, sent)
+    recording = await completions.recording_session(database, user_id, call, sent)
+    new = completions.unstored(database, sent)
     answers: list[dict[str, Any]] = []
     opener = _whole_answer(assistant, call) if outbox is None else _opened_stream(assistant, call, outbox)
     produce = _whole(answers) if outbox is None else _streamed(outbox)
     target = ReplyTarget(agent=call.agent) if call.agent is not None else ReplyTarget(model=call.model)
     try:
         response, reply_id = await assistant.ask_written_by(
-            opener, produce, user_id, new.session_id, new.messages, new.originals, target, idempotency
+            opener, produce, user_id, recording.session_id, new, len(sent), target, idempotency
         )
     except AppError:  # refused (busy, too many replies, a key in flight): no empty session left
-        await _forget(database, user_id, new)
+        await _forget(database, user_id, recording)
         raise
     if response.replayed:  # the first call's session holds it all
-        await _forget(database, user_id, new)
+        await _forget(database, user_id, recording)
     return Started(reply_id, response.replayed, answers)
 
 
-async def _forget(database: Database, user_id: ObjectId, new: completions.NewMessages) -> None:
-    if new.created_unnamed:
-        await service.delete_session(database, new.session_id, user_id)
+async def _forget(database: Database, user_id: ObjectId, recording: completions.Recording) -> None:
+    if recording.created_unnamed:
+        await service.delete_session(database, recording.session_id, user_id)
 
 
 def _reply_metadata(finish_reason: str | None, usage: Any, tool_calls: list[dict[str, Any]]) -> Document:
