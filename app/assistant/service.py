@@ -197,11 +197,13 @@ class Assistant:
         most: int,
         target: ReplyTarget,
         idempotency: IdempotentRequest | None,
+        owned: Document | None = None,
     ) -> tuple[StoredResponse, ObjectId]:
         """`ask` for a door that speaks to the upstream itself: the messages `new` tells (at
         most `most`, with their originals) and the reply stored as by `ask`, `opener` sent
         beside the transaction (see Early), then `produce` writes the reply from what it opened,
-        with the same lease, progress writes, cancel and end. Answers 202 with the reply."""
+        with the same lease, progress writes, cancel and end. Answers 202 with the reply.
+        `owned`: the session as the door found it, the user's (see append_many_with_reply)."""
         pending = self._pending(user_id, target, lambda _session, _resolved: opener)
         return await self._asked(
             pending,
@@ -215,6 +217,7 @@ class Assistant:
                 pending,
                 idempotency,
                 lambda stored: StoredResponse(202, stored[-1].model_dump_json()),
+                owned,
             ),
         )
 

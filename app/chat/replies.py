@@ -118,18 +118,25 @@ async def append_many_with_reply(
     pending: PendingReply,
     idempotency: IdempotentRequest | None,
     respond: Callable[[list[MessageOut]], StoredResponse],
+    owned: Document | None = None,
 ) -> StoredResponse:
     """append_with_reply for any number of messages (at most `most`, told by `new` once the
     reply's generation is recorded), answered by `respond` from the stored messages, the reply
-    last."""
+    last. `owned`: the session as the caller found it, the user's (a door that looked it up by
+    name): the reply's generation is recorded before the transaction reads the session again,
+    so the reply's call goes out one read sooner."""
     session_id = _session_id(raw_session_id)
 
     async def insert(session: AsyncClientSession | None) -> StoredResponse:
-        session_document = await _owned_or_404(database, session_id, user_id, session)
         # Made here, in order, so that the reply's id (its generation record's, before the insert)
         # still follows the messages' as their seqs do.
         ids = [ObjectId() for _ in range(most + 1)]
-        metadata = await pending.prepare(session_document, ids[-1], session)
+        if owned is None:  # the owner checked first: no generation recorded on another's session
+            session_document = await _owned_or_404(database, session_id, user_id, session)
+            metadata = await pending.prepare(session_document, ids[-1], session)
+        else:
+            metadata = await pending.prepare(owned, ids[-1], session)
+            session_document = await _owned_or_404(database, session_id, user_id, session)
         told = await new(session_document, session)
         messages, originals = told.messages, told.originals
         if len(messages) > most:

@@ -275,19 +275,29 @@ async def passed_on(chunks: AsyncStream[ChatCompletionChunk]) -> AsyncIterator[s
 
 @dataclass
 class Recording:
-    session_id: str
+    session: Document  # the user's
     created_unnamed: bool  # a new session only this call knows of (every call without a name)
+
+    @property
+    def session_id(self) -> str:
+        return str(self.session["_id"])
 
 
 async def recording_session(database: Database, user_id: ObjectId, call: Call, sent: list[dict[str, Any]]) -> Recording:
     """The named session (get-or-create; a new one without a name)."""
     if call.session is not None:
-        return Recording(str(call.session["_id"]), False)
+        return Recording(call.session, False)
     first_text = next((_text(m.get("content")) for m in sent if m.get("role") == "user"), "")
     title = first_text.strip().split("\n", 1)[0][:80] or "Chat completion"
     body = SessionCreate(title=title, name=call.session_name, platform="openai")
-    created = await service.create_session(database, user_id, body, None, render=lambda session: str(session["_id"]))
-    return Recording(created.body, call.session_name is None)
+    found: list[Document] = []  # the session as create_session read it: not read once more
+
+    def remember(document: Document) -> str:
+        found.append(document)
+        return str(document["_id"])
+
+    await service.create_session(database, user_id, body, None, render=remember)
+    return Recording(found[-1], call.session_name is None)
 
 
 def unstored(database: Database, sent: list[dict[str, Any]]) -> AppendingFor:

@@ -89,7 +89,7 @@ async def start(
     target = ReplyTarget(agent=call.agent) if call.agent is not None else ReplyTarget(model=call.model)
     try:
         response, reply_id = await assistant.ask_written_by(
-            opener, produce, user_id, recording.session_id, new, len(sent), target, idempotency
+            opener, produce, user_id, recording.session_id, new, len(sent), target, idempotency, recording.session
         )
     except AppError:  # refused (busy, too many replies, a key in flight): no empty session left
         await _forget(database, user_id, recording)

@@ -22,6 +22,8 @@ from httpx import AsyncClient
 from openai import AsyncOpenAI
 
 from app.chat import repository as chat_repository
+from app.chat import service
+from app.core.db import GENERATIONS
 from app.core.errors import DatabaseUnavailable
 from tests.assistant.fake_upstream import FakeUpstream, Script
 from tests.events.conftest import serve
@@ -233,3 +235,40 @@ async def test_a_reply_that_cannot_be_stored_after_its_first_chunks_ends_the_str
         whole = _completion("lost") | {"stream": False}
         again = await api.post("/v1/chat/completions", json=whole, headers=user.headers)
         assert again.status_code == 200, again.text  # nothing left holding the session
+
+
+async def test_a_session_deleted_as_a_completion_starts_answers_404_and_holds_nothing(
+    base_url: str,
+    app: FastAPI,
+    user: TestUser,
+    upstream: FakeUpstream,
+    agent: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The gateway records the reply's generation (and sends the upstream call) before its
+    transaction reads the session it looked up by name: a session deleted in between is still
+    a 404 when the model has not answered yet, with no reply left holding a slot, and the name
+    is free for the next call. (Had the model's first chunks come first, the stream would end
+    with that error instead, as any reply that cannot be stored.)"""
+    database = app.state.database
+    whole = _completion("gone") | {"stream": False}
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
+        assert (await api.post("/v1/chat/completions", json=whole, headers=user.headers)).status_code == 200
+        found = service.named_session
+
+        async def found_then_deleted(*args: Any) -> Any:
+            session = await found(*args)
+            await service.delete_session(database, str(session["_id"]), session["user_id"])
+            return session
+
+        monkeypatch.setattr(service, "named_session", found_then_deleted)
+        upstream.default = Script(first_delay=5.0)
+        async with api.stream("POST", "/v1/chat/completions", json=_completion("gone"), headers=user.headers) as s:
+            assert s.status_code == 404
+            assert json.loads(await s.aread())["error"]["message"] == "Chat session not found"
+        assert await database.db[GENERATIONS].count_documents({}) == 0
+        monkeypatch.undo()
+        upstream.default = Script()
+        again = await api.post("/v1/chat/completions", json=whole, headers=user.headers)
+        assert again.status_code == 200, again.text
+        assert [m["role"] for m in await session_messages(api, user, "gone")] == ["user", "assistant"]
