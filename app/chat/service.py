@@ -508,7 +508,7 @@ def _fixed_page_range(position: dict[str, int], limit: int) -> SeqRange | None:
         first = min(position["after"] + 1, MAX_SEQ)
         return SeqRange(first, min(position["after"] + limit, MAX_SEQ))
     if "before" in position:
-        return message_page_range(position["before"] - 1, limit) or SeqRange(1, 0)
+        return SeqRange(max(1, position["before"] - limit), position["before"] - 1)
     return None
 
 
