@@ -36,10 +36,6 @@ SESSIONS = 64
 VOCABULARY = [f"w{i:03d}" for i in range(500)]
 
 
-def _bytes(directory: Path) -> int:
-    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
-
-
 def _caught_up(http: httpx.Client) -> None:
     """search.wait_for_index, when the checkout has an indexer (/readyz reports one)."""
     if isinstance(http.get("/readyz").json().get("search_index"), dict):
@@ -87,17 +83,20 @@ def _posts(http: httpx.Client, token: str, seconds: float) -> dict[str, Any]:
     return cells
 
 
-def _bytes_per_message(http: httpx.Client, token: str, data_dir: Path) -> int:
+def _bytes_per_message(http: httpx.Client, token: str, data_dir: Path) -> dict[str, int]:
     headers = {"Authorization": f"Bearer {token}"}
+    uri = (data_dir / "mongodb.uri").read_text().strip()
     _caught_up(http)
-    before = _bytes(data_dir)
+    before = search.data_dir_bytes(data_dir, uri)
     path = _session_path(http, headers)
     rng = random.Random(1)
     for _ in range(MESSAGES // BATCH):
         batch = [{"content": " ".join(rng.sample(VOCABULARY, 13)) + " common"} for _ in range(BATCH)]
         http.post(f"{path}/messages/batch", json={"messages": batch}, headers=headers).raise_for_status()
     _caught_up(http)
-    return (_bytes(data_dir) - before) // MESSAGES
+    after = search.data_dir_bytes(data_dir, uri)
+    assert before is not None and after is not None
+    return search.bytes_per_message(before, after, MESSAGES)
 
 
 def measure(checkout: Path, seconds: float) -> dict[str, Any]:
@@ -107,7 +106,7 @@ def measure(checkout: Path, seconds: float) -> dict[str, Any]:
         with httpx.Client(base_url=url, timeout=60) as http:
             token = _token(http)
             result: dict[str, Any] = {"checkout": str(checkout), **_posts(http, token, seconds)}
-            result["data_dir_bytes_per_message"] = _bytes_per_message(http, token, work / "data")
+            result |= _bytes_per_message(http, token, work / "data")
             return result
     finally:
         server.terminate()

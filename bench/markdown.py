@@ -78,6 +78,13 @@ def _search(results: dict[str, Any]) -> list[str]:
     for name, cell in searching.items():
         if isinstance(cell, dict):
             lines.append(_row([name.replace("_", " "), cell["p50_ms"], cell["p99_ms"], cell.get("requests", "")]))
+    if "data_dir_bytes_per_message" in searching:
+        lines += [
+            "",
+            f"Indexed {searching['indexed_per_second']:,} messages/s. Data directory growth: "
+            f"{searching['data_dir_bytes_per_message']:,} bytes per message, "
+            f"{searching.get('tables_bytes_per_message', 'n/a')} in its tables once checkpointed.",
+        ]
     return lines
 
 

@@ -50,7 +50,8 @@ def table(results: dict[str, Any]) -> str:
             )
         lines.append(
             f"  indexed {searching.get('indexed_per_second')} messages/s; data directory "
-            f"{searching.get('data_dir_bytes_per_message', 'n/a')} bytes per message"
+            f"{searching.get('data_dir_bytes_per_message', 'n/a')} bytes per message "
+            f"({searching.get('tables_bytes_per_message', 'n/a')} in its tables)"
         )
     replies = results.get("assistant")
     if replies:

@@ -6,6 +6,7 @@ lag while writers post; and the data directory's bytes per message (search index
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import secrets
@@ -94,7 +95,7 @@ def measure(
 ) -> dict[str, Any]:
     user_id, token = make_user(http, f"search_{secrets.token_hex(3)}")
     headers = {"Authorization": f"Bearer {token}"}
-    before = _bytes(data_dir)
+    before = data_dir_bytes(data_dir, uri)
     report.progress(f"search: loading {MESSAGES_TOTAL} messages for one user")
     with MongoClient(uri, tz_aware=True) as client:
         _load(client[db_name], ObjectId(user_id))
@@ -114,8 +115,9 @@ def measure(
         "requests_per_case": REQUESTS,
         "indexed_per_second": round(MESSAGES_TOTAL / indexing_seconds),
     }
-    if before is not None:
-        results["data_dir_bytes_per_message"] = round((_bytes(data_dir) or 0) - before) // MESSAGES_TOTAL
+    after = data_dir_bytes(data_dir, uri)
+    if before is not None and after is not None:
+        results |= bytes_per_message(before, after, MESSAGES_TOTAL)
     for name, (q, follow) in cases.items():
         samples = [_time(http, headers, q, follow) for _ in range(REQUESTS)]
         times = sorted(ms for ms, _, _ in samples)
@@ -133,11 +135,33 @@ def measure(
     return results
 
 
-def _bytes(data_dir: Path | None) -> int | None:
-    """The data directory's size (None with an external database)."""
+def data_dir_bytes(data_dir: Path | None, uri: str) -> dict[str, int] | None:
+    """The data directory's size (None with an external database): all of it, and its tables
+    once checkpointed (`fsync`). WiredTiger writes its journal in files of up to 10 MB and
+    drops one only after a checkpoint has passed it, so the whole directory swings by tens of
+    MB with when it is measured; the tables hold the data (the oplog's hour included)."""
     if data_dir is None or not data_dir.exists():
         return None
-    return sum(path.stat().st_size for path in data_dir.rglob("*") if path.is_file())
+    with MongoClient(uri) as client:
+        client.admin.command("fsync")
+    sizes: dict[Path, int] = {}
+    for path in data_dir.rglob("*"):
+        with contextlib.suppress(FileNotFoundError):  # a journal file dropped meanwhile
+            if path.is_file():
+                sizes[path] = path.stat().st_size
+    return {
+        "directory": sum(sizes.values()),
+        "tables": sum(size for path, size in sizes.items() if path.suffix == ".wt"),
+    }
+
+
+def bytes_per_message(before: dict[str, int], after: dict[str, int], messages: int) -> dict[str, int]:
+    """Growth per message: `data_dir_bytes_per_message` (the whole directory) and
+    `tables_bytes_per_message` (see data_dir_bytes)."""
+    return {
+        "data_dir_bytes_per_message": (after["directory"] - before["directory"]) // messages,
+        "tables_bytes_per_message": (after["tables"] - before["tables"]) // messages,
+    }
 
 
 def wait_for_index(http: httpx.Client, timeout: float = 3600) -> None:
