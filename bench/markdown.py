@@ -83,7 +83,7 @@ def _search(results: dict[str, Any]) -> list[str]:
             "",
             f"Indexed {searching['indexed_per_second']:,} messages/s. Data directory growth: "
             f"{searching['data_dir_bytes_per_message']:,} bytes per message, "
-            f"{searching.get('tables_bytes_per_message', 'n/a')} in its tables once checkpointed.",
+            f"{searching.get('tables_bytes_per_message', 0):,} in its tables once checkpointed.",
         ]
     return lines
 
